@@ -1,0 +1,61 @@
+# Driftline — every target installs what it needs, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DRIFTLINE := $(BIN)/driftline
+PYTEST_ARGS ?=
+
+.PHONY: help venv stack-up stack-down stack-status test test-unit lint demo bench bench-score clean
+
+help:
+	@echo "make demo        run the whole loop on the built-in scenario"
+	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
+	@echo "make bench-score scoring throughput table (bench/results/score.json)"
+	@echo "make stack-up | stack-down | stack-status"
+	@echo "make lint        ruff + mypy"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[ml,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+stack-up: venv
+	$(DRIFTLINE) stack up
+
+stack-down: venv
+	$(DRIFTLINE) stack down
+
+stack-status: venv
+	$(DRIFTLINE) stack status
+
+# The stack is brought down even when tests fail; a stack that was already running is left alone.
+test: venv
+	@started=0; \
+	if ! $(DRIFTLINE) stack status --quiet; then $(DRIFTLINE) stack up || exit 1; started=1; fi; \
+	$(DRIFTLINE) topics create --quiet || { [ $$started = 1 ] && $(DRIFTLINE) stack down; exit 1; }; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(DRIFTLINE) stack down; fi; \
+	exit $$rc
+
+test-unit: venv
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+demo: venv
+	$(DRIFTLINE) demo
+
+bench-score: venv
+	$(BIN)/python -m bench.score
+
+bench: bench-score
+
+clean:
+	rm -rf $(VENV) .driftline .pytest_cache

@@ -1,0 +1,151 @@
+"""The `driftline` command. The one place in `driftline/` that calls into the services, always lazily."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from driftline.errors import DriftlineError
+from driftline.settings import Settings
+
+logger = logging.getLogger("driftline")
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _quiet(message: str) -> None:
+    """Progress sink for --quiet."""
+
+
+def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.stack import Stack
+
+    stack = Stack(settings, progress=_quiet if args.quiet else print)
+    rows = stack.up()
+    if not args.quiet:
+        _print_status(rows)
+    return 0
+
+
+def _stack_down(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.stack import Stack
+
+    stopped = Stack(settings, progress=_quiet if args.quiet else print).down()
+    if not args.quiet:
+        print(f"stopped: {', '.join(stopped) if stopped else 'nothing (no service of ours was running)'}")
+    return 0
+
+
+def _stack_status(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.stack import Stack
+
+    rows = Stack(settings).status()
+    if not args.quiet:
+        _print_status(rows)
+    return 0 if all(r.healthy for r in rows) else 1
+
+
+def _print_status(rows: Sequence[object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("service", "pid", "port", "healthy", "version", "owner", "detail")
+    for row in rows:
+        table.add_row(
+            row.name,  # type: ignore[attr-defined]
+            str(row.pid or "-"),  # type: ignore[attr-defined]
+            str(row.port),  # type: ignore[attr-defined]
+            "yes" if row.healthy else "no",  # type: ignore[attr-defined]
+            row.version or "-",  # type: ignore[attr-defined]
+            row.owner,  # type: ignore[attr-defined]
+            row.detail,  # type: ignore[attr-defined]
+        )
+    Console().print(table)
+
+
+def _stack_logs(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.stack import Stack
+
+    print(Stack(settings).logs(args.service, lines=args.lines))
+    return 0
+
+
+def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.kafka_admin import ensure_topics
+
+    for outcome in ensure_topics(settings.kafka):
+        if not args.quiet:
+            print(f"{outcome.name:40s} partitions={outcome.partitions:<3d} {outcome.outcome}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    print(
+        "driftline demo: the streaming pipeline is not built yet.\n"
+        "What works today: `driftline stack up|status|down`, `driftline topics create`.\n"
+        "The demo will train a model, stream the Agrawal scenario with drift, retrain and hot-swap."
+    )
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="the local Kafka/Redis/Prometheus/Alertmanager stack")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True)
+    for name, handler, help_text in (
+        ("up", _stack_up, "start what is missing, wait until healthy"),
+        ("down", _stack_down, "stop what `up` started"),
+        ("status", _stack_status, "one line per service; exit 1 unless all are healthy"),
+    ):
+        sub = stack_commands.add_parser(name, help=help_text)
+        sub.add_argument("-q", "--quiet", action="store_true")
+        sub.set_defaults(handler=handler)
+    logs = stack_commands.add_parser("logs", help="the last lines of a service's log")
+    logs.add_argument("service", nargs="?", choices=["kafka", "redis", "prometheus", "alertmanager"])
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.set_defaults(handler=_stack_logs)
+
+    topics = commands.add_parser("topics", help="Kafka topics")
+    topics_commands = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_commands.add_parser("create", help="create Driftline's topics (idempotent)")
+    create.add_argument("-q", "--quiet", action="store_true")
+    create.set_defaults(handler=_topics_create)
+
+    demo = commands.add_parser("demo", help="the whole loop on the built-in scenario")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # kafka-python logs every refused connection at ERROR while a broker starts; our probes report instead.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"driftline: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except DriftlineError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("driftline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""The drift reference (DESIGN section 6): reference bins and fractions per feature and for the prediction.
+
+Bins, in the order of every count vector:
+
+- numeric: inner ``edges`` are the deduplicated training deciles (``np.quantile``, linear); bin ``i`` holds
+  ``edges[i-1] <= x < edges[i]`` with ``-inf``/``+inf`` outer bins, so ``len(edges) + 1`` value bins, then one
+  missing bin (NaN);
+- categorical: the fixed training categories (the preprocessor's set), then ``__unknown__``, ``__missing__``;
+- prediction, binary (1-D positive-class probabilities): deciles of the reference scores, binned like a
+  numeric feature without the missing bin; multiclass (``(n, k)`` probabilities): a categorical histogram of
+  the predicted class (argmax), one bin per class in the contract's class order.
+
+A small seeded reference sample of raw column values (null for missing) rides along for model warm-up.
+``profile.json`` is canonical JSON and ``fingerprint`` is its sha256, as for ``preprocessing.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from driftline.contract import Contract, Task
+from driftline.errors import DataError, PreprocessingError
+from driftline.preprocessing import (
+    MISSING,
+    UNKNOWN,
+    Preprocessor,
+    canonical_json,
+    category_codes,
+    fixed_categories,
+    read_json_artifact,
+    require_columns,
+)
+
+PREDICTION = "__prediction__"  # the key of the prediction's count vector, beside the feature names
+FORMAT: Final = "driftline.profile"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _Bins(_Frozen):
+    counts: tuple[int, ...]
+    fractions: tuple[float, ...]
+
+    def _expect(self, size: int, what: str, edges: tuple[float, ...] = ()) -> None:
+        if len(self.counts) != size or len(self.fractions) != size:
+            raise ValueError(f"{what}: expected {size} counts and fractions, found {len(self.counts)}")
+        if min(self.counts) < 0 or min(self.fractions) < 0 or abs(sum(self.fractions) - 1.0) > 1e-9:
+            raise ValueError(f"{what}: counts must be >= 0 and fractions sum to 1")
+        if any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ValueError(f"{what}: edges must increase strictly")
+
+
+class NumericBins(_Bins):
+    name: str
+    kind: Literal["numeric"] = "numeric"
+    edges: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> NumericBins:
+        self._expect(len(self.edges) + 2, self.name, self.edges)
+        return self
+
+
+class CategoricalBins(_Bins):
+    name: str
+    kind: Literal["categorical"] = "categorical"
+    categories: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> CategoricalBins:
+        if len(set(self.categories)) != len(self.categories) or {UNKNOWN, MISSING} & set(self.categories):
+            raise ValueError(f"{self.name}: categories must be distinct and not reserved names")
+        self._expect(len(self.categories) + 2, self.name)
+        return self
+
+
+class PredictionBins(_Bins):
+    """``probability``: ``edges`` over binary scores; ``class``: one bin per class in ``classes``."""
+
+    kind: Literal["probability", "class"]
+    edges: tuple[float, ...] = ()
+    classes: tuple[int | str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> PredictionBins:
+        size = len(self.edges) + 1 if self.kind == "probability" else len(self.classes)
+        if (self.kind == "probability" and self.classes) or (self.kind == "class" and self.edges):
+            raise ValueError(f"{PREDICTION}: edges go with probability, classes with class")
+        self._expect(size, PREDICTION, self.edges)
+        return self
+
+
+class ProfileSpec(_Frozen):
+    """The whole of ``profile.json``."""
+
+    format: Literal["driftline.profile"] = FORMAT
+    version: Literal[1] = 1
+    contract: str
+    rows: int = Field(gt=0)
+    preprocessing_fingerprint: str | None = None
+    features: tuple[Annotated[NumericBins | CategoricalBins, Field(discriminator="kind")], ...]
+    prediction: PredictionBins
+    sample: dict[str, tuple[float | str | None, ...]]
+
+    @model_validator(mode="after")
+    def _check(self) -> ProfileSpec:
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names) or PREDICTION in names:
+            raise ValueError(f"feature names must be distinct and not {PREDICTION!r}: {names}")
+        if sorted(self.sample) != sorted(names) or len({len(v) for v in self.sample.values()}) > 1:
+            raise ValueError("sample must hold one equally long column per feature")
+        for f in self.features:
+            kind = float if f.kind == "numeric" else str
+            if not all(v is None or isinstance(v, kind) for v in self.sample[f.name]):
+                raise ValueError(f"sample of {f.kind} feature {f.name!r} must hold {kind.__name__} or null")
+        return self
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A fitted drift reference; build with ``fit``, ``from_dict`` or ``load``."""
+
+    spec: ProfileSpec
+    _edges: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    _lookups: dict[str, dict[str, int]] = field(init=False, repr=False, compare=False)
+    fingerprint: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        edges = {
+            f.name: np.array(f.edges, dtype=float) for f in self.spec.features if isinstance(f, NumericBins)
+        }
+        edges[PREDICTION] = np.array(self.spec.prediction.edges, dtype=float)
+        lookups = {
+            f.name: {c: i for i, c in enumerate(f.categories)}
+            for f in self.spec.features
+            if isinstance(f, CategoricalBins)
+        }
+        object.__setattr__(self, "_edges", edges)
+        object.__setattr__(self, "_lookups", lookups)
+        object.__setattr__(self, "fingerprint", hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
+
+    @classmethod
+    def fit(
+        cls,
+        columns: Mapping[str, np.ndarray],
+        contract: Contract,
+        scores: np.ndarray,
+        *,
+        bins: int = 10,
+        preprocessor: Preprocessor | None = None,
+        sample_size: int = 256,
+        seed: int = 0,
+    ) -> Profile:
+        """Reference bins from the training split and the model's scores on it. Pass the fitted
+        ``preprocessor`` so categorical bins use exactly its category set (else the same rule is applied)."""
+        n = require_columns(columns, contract.feature_names, DataError)
+        if n == 0:
+            raise DataError("cannot fit a profile on an empty reference set (0 rows)")
+        if bins < 2:
+            raise DataError(f"bins must be at least 2, found {bins}")
+        probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+        features: list[NumericBins | CategoricalBins] = []
+        for f in contract.features:
+            values = columns[f.name]
+            if f.is_numeric:
+                x = np.asarray(values, dtype=np.float64)
+                edges = _quantile_edges(x[~np.isnan(x)], probs)
+                counts = _numeric_counts(x, edges)
+                features.append(NumericBins(name=f.name, edges=tuple(edges.tolist()), **_bins(counts)))
+            else:
+                try:
+                    cats = preprocessor.categories(f.name) if preprocessor else fixed_categories(values, f)
+                except PreprocessingError as exc:
+                    raise DataError(str(exc)) from exc
+                lookup = {c: i for i, c in enumerate(cats)}
+                counts = _count(category_codes(values, lookup, len(cats), len(cats) + 1), len(cats) + 2)
+                features.append(CategoricalBins(name=f.name, categories=cats, **_bins(counts)))
+        classes = contract.label.classes
+        pred = _predictions(scores, n, contract.label.task, len(classes))
+        if pred.dtype.kind == "f":
+            edges = _quantile_edges(pred, probs)
+            prediction = PredictionBins(
+                kind="probability", edges=tuple(edges.tolist()), **_bins(_score_counts(pred, edges))
+            )
+        else:
+            prediction = PredictionBins(kind="class", classes=classes, **_bins(_count(pred, len(classes))))
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, sample_size), replace=False))
+        sample = {f.name: _sample(columns[f.name], rows, f.is_numeric) for f in contract.features}
+        try:
+            spec = ProfileSpec(
+                contract=contract.name,
+                rows=n,
+                preprocessing_fingerprint=preprocessor.fingerprint if preprocessor else None,
+                features=tuple(features),
+                prediction=prediction,
+                sample=sample,
+            )
+        except ValidationError as exc:
+            raise DataError(f"fitted profile is invalid:\n{exc}") from exc
+        return cls(spec)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.spec.features)
+
+    @property
+    def categorical_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.spec.features if f.kind == "categorical")
+
+    def fractions(self) -> dict[str, np.ndarray]:
+        """Reference fraction per bin, keyed like ``counts`` (feature names and ``PREDICTION``)."""
+        out = {f.name: np.array(f.fractions, dtype=float) for f in self.spec.features}
+        out[PREDICTION] = np.array(self.spec.prediction.fractions, dtype=float)
+        return out
+
+    def counts(self, columns: Mapping[str, np.ndarray], scores: np.ndarray) -> dict[str, np.ndarray]:
+        """Count vectors (int64) of one scored batch in the reference bins; each sums to the batch size."""
+        n = require_columns(columns, self.feature_names, DataError)
+        out: dict[str, np.ndarray] = {}
+        for f in self.spec.features:
+            if isinstance(f, CategoricalBins):
+                size = len(f.categories)
+                out[f.name] = _count(
+                    category_codes(columns[f.name], self._lookups[f.name], size, size + 1), size + 2
+                )
+            else:
+                out[f.name] = _numeric_counts(
+                    np.asarray(columns[f.name], dtype=np.float64), self._edges[f.name]
+                )
+        p = self.spec.prediction
+        task = Task.BINARY if p.kind == "probability" else Task.MULTICLASS
+        pred = _predictions(scores, n, task, len(p.classes))
+        out[PREDICTION] = (
+            _score_counts(pred, self._edges[PREDICTION])
+            if p.kind == "probability"
+            else _count(pred, len(p.classes))
+        )
+        return out
+
+    def sample_columns(self) -> dict[str, np.ndarray]:
+        """The reference sample as ``RecordBatch.columns`` (float64/NaN, object/None), for model warm-up."""
+        return {
+            f.name: (
+                np.array([np.nan if v is None else v for v in self.spec.sample[f.name]], dtype=np.float64)
+                if f.kind == "numeric"
+                else np.array(self.spec.sample[f.name], dtype=object)
+            )
+            for f in self.spec.features
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.spec.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Profile:
+        """Rebuild from ``to_dict`` output, validating every field (DataError says what is wrong)."""
+        try:
+            return cls(ProfileSpec.model_validate(data))
+        except ValidationError as exc:
+            raise DataError(f"not a valid Driftline profile:\n{exc}") from exc
+
+    def save(self, path: str | Path) -> None:
+        """Write the canonical JSON (whose sha256 is ``fingerprint``)."""
+        Path(path).write_bytes(canonical_json(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Profile:
+        """Read and validate ``profile.json``; never unpickles."""
+        try:
+            return cls.from_dict(read_json_artifact(path, "profile file"))
+        except (DataError, PreprocessingError) as exc:
+            raise DataError(f"{path}: {exc}") from exc
+
+
+def _quantile_edges(values: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    if values.size == 0:
+        return np.empty(0, dtype=np.float64)
+    edges = np.unique(np.quantile(values, probs))
+    return edges[np.isfinite(edges)] + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _count(codes: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(codes, minlength=size).astype(np.int64, copy=False)
+
+
+def _numeric_counts(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    codes = np.searchsorted(edges, x, side="right")
+    codes[np.isnan(x)] = len(edges) + 1
+    return _count(codes, len(edges) + 2)
+
+
+def _score_counts(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return _count(np.searchsorted(edges, scores, side="right"), len(edges) + 1)
+
+
+def _predictions(scores: np.ndarray, n: int, task: Task, k: int) -> np.ndarray:
+    """Binary: the 1-D positive-class probability (``(n, 1)`` and ``(n, 2)`` accepted); multiclass: argmax."""
+    s = np.asarray(scores, dtype=np.float64)
+    if task is Task.BINARY and s.ndim == 2 and s.shape[1] in (1, 2):
+        s = s[:, -1]
+    expected = (n,) if task is Task.BINARY else (n, k)
+    if s.shape != expected:
+        raise DataError(f"scores must have shape {expected} for a {task.value} model, found {s.shape}")
+    if not np.isfinite(s).all():
+        raise DataError("scores must be finite")
+    return s if task is Task.BINARY else s.argmax(axis=1)
+
+
+def _bins(counts: np.ndarray) -> dict[str, Any]:
+    return {"counts": tuple(counts.tolist()), "fractions": tuple((counts / counts.sum()).tolist())}
+
+
+def _sample(values: np.ndarray, rows: np.ndarray, numeric: bool) -> tuple[float | str | None, ...]:
+    picked = np.asarray(values, dtype=np.float64 if numeric else object)[rows]
+    if numeric:
+        return tuple(None if np.isnan(v) else v for v in picked.tolist())
+    return tuple(None if v is None or v != v else str(v) for v in picked.tolist())  # v != v: a stray NaN

@@ -1,0 +1,76 @@
+"""What validation produces: typed rows, columnar batches, and rejections with a reason code.
+
+A ``RecordBatch`` is columnar so that the one preprocessing transform can serve a pandas DataFrame at training time
+and a batch of validated stream records at serving time with the same code path:
+
+- numeric columns are ``float64`` arrays, ``NaN`` where the value was null or absent (nullable features only);
+- categorical columns are ``object`` arrays of ``str``, ``None`` where null or absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class Reason(str, Enum):
+    """Why a record was rejected (DESIGN section 2). The value is the dead-letter header and metric label."""
+
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_ID = "missing_id"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"
+    TOO_LARGE = "too_large"
+    DUPLICATE_FIELD = "duplicate_field"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that failed validation: the original bytes, the reason code, and a human message."""
+
+    raw: bytes
+    reason: Reason
+    error: str
+    record_id: str | None = None
+    index: int = -1  # position in the batch it came from
+
+
+@dataclass(frozen=True)
+class Row:
+    """One valid record. ``features`` maps name → float (NaN for null) or str/None for categoricals."""
+
+    id: str
+    event_time_ms: int
+    features: Mapping[str, float | str | None]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Valid records of one micro-batch, by column. ``index`` holds each row's position in the input batch."""
+
+    ids: list[str]
+    event_time_ms: np.ndarray  # int64
+    columns: dict[str, np.ndarray]
+    index: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def empty(cls, feature_names: list[str] | tuple[str, ...], numeric: set[str]) -> RecordBatch:
+        return cls(
+            ids=[],
+            event_time_ms=np.empty(0, dtype=np.int64),
+            columns={
+                n: np.empty(0, dtype=np.float64 if n in numeric else object) for n in feature_names
+            },
+            index=np.empty(0, dtype=np.int64),
+        )

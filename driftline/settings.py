@@ -1,0 +1,159 @@
+"""All of Driftline's configuration, in one typed object.
+
+Built once at an entry point (``Settings()`` reads ``DRIFTLINE_*`` variables, nested with ``__``) and passed
+down. This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    """How to reach Kafka, and under which names."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    topic_prefix: str = Field("driftline.", description="prefix of every topic name; lets deployments share a cluster")
+    records_partitions: int = Field(6, ge=1)
+    labels_partitions: int = Field(6, ge=1)
+    predictions_partitions: int = Field(6, ge=1)
+    dead_letter_partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    request_timeout_ms: int = Field(30_000, ge=1000)
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and (
+            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"security_protocol={self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password"
+            )
+        return self
+
+    def client_options(self) -> dict[str, object]:
+        """Connection options in kafka-python / aiokafka spelling (both accept these names)."""
+        options: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism is not None:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        if self.ssl_cafile is not None:
+            options["ssl_cafile"] = str(self.ssl_cafile)
+        if self.ssl_certfile is not None:
+            options["ssl_certfile"] = str(self.ssl_certfile)
+        if self.ssl_keyfile is not None:
+            options["ssl_keyfile"] = str(self.ssl_keyfile)
+        return options
+
+
+class RedisSettings(_Section):
+    """Where predictions are written."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    key_prefix: str = "driftline:"
+    prediction_ttl_seconds: int = Field(7 * 24 * 3600, ge=1)
+
+
+class RegistrySettings(_Section):
+    """Where model versions live (a shared filesystem path in production)."""
+
+    root: Path = Path(".driftline/registry")
+    model_name: str = "driftline"
+
+
+class ProcessorSettings(_Section):
+    """The faust worker: micro-batching, metrics, drift windows."""
+
+    batch_max: int = Field(1000, ge=1, description="most records in one micro-batch")
+    batch_within_seconds: float = Field(0.05, gt=0, description="longest wait to fill a micro-batch")
+    metrics_port_base: int = Field(6066, ge=1, le=65535, description="worker i serves /metrics on base + i")
+    max_record_bytes: int = Field(64 * 1024, ge=64)
+    drift_window: int = Field(5000, ge=100)
+    drift_min_records: int = Field(1000, ge=1)
+    psi_watch: float = 0.1
+    psi_drift: float = 0.25
+    model_reconcile_seconds: float = Field(30.0, gt=0)
+
+
+class TrainerSettings(_Section):
+    """The retrain service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8088, ge=1, le=65535)
+    webhook_token: SecretStr = SecretStr("driftline-local-token")
+    cooldown_seconds: float = Field(300.0, ge=0)
+    promote_margin: float = Field(0.005, ge=0)
+    retrain_window: int = Field(20_000, ge=100, description="most recent labeled records used to retrain")
+    seed: int = 7
+
+
+class StackSettings(_Section):
+    """The local stack started by `driftline stack up`."""
+
+    data_dir: Path = Path(".driftline/stack")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "driftline", description="downloaded Kafka jars, shared by every checkout"
+    )
+    kafka_version: str = "3.9.2"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9094
+    kafka_heap: str = "512m"
+    redis_port: int = 6379
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    health_timeout_seconds: float = Field(90.0, gt=0)
+    install_missing: bool = Field(True, description="apt-get install missing Debian packages when root")
+
+
+class Settings(BaseSettings):
+    """Everything Driftline can be told. Env: ``DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS=...`` and so on."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    registry: RegistrySettings = RegistrySettings()
+    processor: ProcessorSettings = ProcessorSettings()
+    trainer: TrainerSettings = TrainerSettings()
+    stack: StackSettings = StackSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _no_unknown_env(self) -> Settings:
+        # pydantic-settings ignores unknown top-level DRIFTLINE_* variables; a typo should not pass silently.
+        known = {name.upper() for name in type(self).model_fields}
+        unknown = sorted(
+            key
+            for key in os.environ
+            if key.upper().startswith("DRIFTLINE_")
+            and key.upper().removeprefix("DRIFTLINE_").split("__")[0] not in known
+        )
+        if unknown:
+            raise ValueError(f"unknown Driftline settings in the environment: {unknown}; known sections: {sorted(known)}")
+        return self

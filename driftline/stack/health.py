@@ -1,0 +1,99 @@
+"""Real health probes: a Kafka metadata request, Redis PING, Prometheus and Alertmanager readiness."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    version: str = ""
+    detail: str = ""
+
+
+def _http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def kafka_health(port: int, host: str = "127.0.0.1") -> Health:
+    """Ask the broker for cluster metadata, the way a client would."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from driftline.stack.process import port_open
+
+    if not port_open(port, host):
+        return Health(False, detail=f"nothing listening on {host}:{port}")
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"{host}:{port}",
+            request_timeout_ms=3000,
+            bootstrap_timeout_ms=3000,
+            client_id="driftline-health",
+        )
+    except (KafkaError, OSError, ValueError) as exc:
+        return Health(False, detail=f"no metadata: {exc.__class__.__name__}: {exc}")
+    try:
+        cluster = admin.describe_cluster()
+        brokers = cluster.get("brokers", [])
+        if not brokers:
+            return Health(False, detail="metadata has no brokers yet")
+        return Health(True, detail=f"{len(brokers)} broker(s)")
+    except (KafkaError, OSError, ValueError) as exc:
+        return Health(False, detail=f"describe_cluster failed: {exc.__class__.__name__}: {exc}")
+    finally:
+        admin.close()
+
+
+def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None) -> Health:
+    import redis
+
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(
+        host=host, port=port, password=password, socket_timeout=2, socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 0),  # a probe answers once; redis-py's default retries take ~25 s
+    )
+    try:
+        if not client.ping():
+            return Health(False, detail="PING did not answer PONG")
+        info = client.info("server")
+        return Health(True, version=str(info.get("redis_version", "")))
+    except redis.RedisError as exc:
+        return Health(False, detail=f"{exc.__class__.__name__}: {exc}")
+    finally:
+        client.close()
+
+
+def prometheus_health(port: int, host: str = "127.0.0.1") -> Health:
+    try:
+        status, _ = _http_get(f"http://{host}:{port}/-/ready")
+        if status != 200:
+            return Health(False, detail=f"/-/ready answered {status}")
+        _, body = _http_get(f"http://{host}:{port}/api/v1/status/buildinfo")
+        return Health(True, version=str(json.loads(body)["data"]["version"]))
+    except (OSError, ValueError, KeyError) as exc:
+        return Health(False, detail=f"{exc.__class__.__name__}: {exc}")
+
+
+def alertmanager_health(port: int, host: str = "127.0.0.1") -> Health:
+    try:
+        status, _ = _http_get(f"http://{host}:{port}/-/ready")
+        if status != 200:
+            return Health(False, detail=f"/-/ready answered {status}")
+        _, body = _http_get(f"http://{host}:{port}/api/v2/status")
+        return Health(True, version=str(json.loads(body)["versionInfo"]["version"]))
+    except (OSError, ValueError, KeyError) as exc:
+        return Health(False, detail=f"{exc.__class__.__name__}: {exc}")

@@ -1,0 +1,159 @@
+"""`driftline stack up | down | status | logs`: the local stack on 127.0.0.1, owned through pid files."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from driftline.errors import StackError
+from driftline.settings import Settings
+from driftline.stack.health import Health
+from driftline.stack.kafka import KafkaService
+from driftline.stack.process import PidFile, port_open, spawn, terminate, wait_port_closed
+from driftline.stack.services import AlertmanagerService, PrometheusService, RedisService, Service
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    port: int
+    pid: int | None
+    healthy: bool
+    version: str
+    owner: str  # "driftline" (we started it), "external" (reused), or "-" (not running)
+    detail: str = ""
+
+
+class Stack:
+    """The four services of the local stack. Up is idempotent; down stops only what up started."""
+
+    def __init__(self, settings: Settings, *, progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.services: list[Service] = [
+            KafkaService(settings),
+            RedisService(settings),
+            PrometheusService(settings),
+            AlertmanagerService(settings),
+        ]
+        self._progress = progress or (lambda message: logger.info("%s", message))
+        # Processes started by this object, kept so they can be reaped (the CLI exits and leaves them running).
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise StackError(f"no service {name!r}; the stack has {[s.name for s in self.services]}")
+
+    def _pidfile(self, service: Service) -> PidFile:
+        return PidFile(service.dir / f"{service.name}.pid")
+
+    def up(self) -> list[ServiceStatus]:
+        """Start what is not running, reuse what already answers, and wait until all four are healthy."""
+        deadline = time.monotonic() + self.settings.stack.health_timeout_seconds
+        for service in self.services:
+            if self._pidfile(service).running():
+                self._progress(f"{service.name}: already running (ours)")
+                continue
+            if port_open(service.port):
+                health = service.health()
+                if not health.healthy:
+                    raise StackError(
+                        f"port {service.port} is taken by something that is not a healthy {service.name} "
+                        f"({health.detail}); stop it or choose another port "
+                        f"(DRIFTLINE_STACK__{service.name.upper()}_PORT)"
+                    )
+                self._progress(f"{service.name}: reusing the one already answering on port {service.port}")
+                continue
+            for port in service.extra_ports:
+                if port_open(port):
+                    raise StackError(f"{service.name} needs port {port}, which something else is using")
+            self._progress(f"{service.name}: preparing")
+            service.prepare()
+            child = spawn(service.command(), service.log_path, cwd=service.dir)
+            self._children[service.name] = child
+            self._pidfile(service).write(child.pid, service.marker)
+            self._progress(f"{service.name}: started (pid {child.pid}, port {service.port})")
+        for service in self.services:
+            self._wait_healthy(service, deadline)
+        return self.status()
+
+    def _wait_healthy(self, service: Service, deadline: float) -> Health:
+        health = Health(False, detail="not probed yet")
+        while time.monotonic() < deadline:
+            pidfile = self._pidfile(service)
+            if pidfile.read() is not None and pidfile.running() is None:
+                raise StackError(
+                    f"{service.name} exited during start-up; last lines of {service.log_path}:\n"
+                    f"{self.logs(service.name, lines=25)}"
+                )
+            health = service.health()
+            if health.healthy:
+                self._progress(f"{service.name}: healthy {health.version}".rstrip())
+                return health
+            time.sleep(0.25)
+        raise StackError(
+            f"{service.name} was not healthy within {self.settings.stack.health_timeout_seconds:.0f}s "
+            f"({health.detail}); see {service.log_path}"
+        )
+
+    def down(self) -> list[str]:
+        """Stop the processes this stack started (never a reused one). Returns the names stopped."""
+        stopped = []
+        for service in reversed(self.services):
+            pidfile = self._pidfile(service)
+            record = pidfile.running()
+            if record is None:
+                pidfile.remove()
+                continue
+            self._progress(f"{service.name}: stopping pid {record.pid}")
+            if not terminate(record.pid, timeout=30.0):
+                raise StackError(f"{service.name} (pid {record.pid}) did not stop")
+            pidfile.remove()
+            child = self._children.pop(service.name, None)
+            if child is not None:
+                child.wait(timeout=5)
+            for port in [service.port, *service.extra_ports]:
+                if not wait_port_closed(port):
+                    raise StackError(f"{service.name} stopped but port {port} is still bound")
+            stopped.append(service.name)
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for service in self.services:
+            record = self._pidfile(service).running()
+            listening = port_open(service.port)
+            health = service.health() if listening else Health(False, detail="nothing listening")
+            owner = "driftline" if record else ("external" if listening else "-")
+            rows.append(
+                ServiceStatus(
+                    name=service.name,
+                    port=service.port,
+                    pid=record.pid if record else None,
+                    healthy=health.healthy,
+                    version=health.version or (service.version_hint() if health.healthy else ""),
+                    owner=owner,
+                    detail=health.detail,
+                )
+            )
+        return rows
+
+    def healthy(self) -> bool:
+        return all(row.healthy for row in self.status())
+
+    def logs(self, name: str | None = None, *, lines: int = 50) -> str:
+        chosen = [self.service(name)] if name else self.services
+        out = []
+        for service in chosen:
+            try:
+                text = service.log_path.read_text(errors="replace").splitlines()[-lines:]
+            except FileNotFoundError:
+                text = ["(no log yet)"]
+            out.append(f"==> {service.name}: {service.log_path}\n" + "\n".join(text))
+        return "\n".join(out)

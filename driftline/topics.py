@@ -1,0 +1,57 @@
+"""Kafka topic names (DESIGN section 5), derived from one prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The names every part agrees on. ``Topics("test-123.")`` isolates a test run."""
+
+    prefix: str = "driftline."
+
+    @property
+    def records(self) -> str:
+        return f"{self.prefix}records"
+
+    @property
+    def labels(self) -> str:
+        return f"{self.prefix}labels"
+
+    @property
+    def predictions(self) -> str:
+        return f"{self.prefix}predictions"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}dead-letter"
+
+    @property
+    def model_updates(self) -> str:
+        return f"{self.prefix}model-updates"
+
+
+def topic_specs(
+    topics: Topics,
+    *,
+    records: int = 6,
+    labels: int = 6,
+    predictions: int = 6,
+    dead_letter: int = 3,
+) -> list[TopicSpec]:
+    """The topics Driftline needs, with their partition counts and configs."""
+    return [
+        TopicSpec(topics.records, records, {}),
+        TopicSpec(topics.labels, labels, {}),
+        TopicSpec(topics.predictions, predictions, {}),
+        TopicSpec(topics.dead_letter, dead_letter, {}),
+        TopicSpec(topics.model_updates, 1, {"cleanup.policy": "compact"}),
+    ]

@@ -1,0 +1,58 @@
+"""The real local stack, started once per test session (or reused), and per-test isolation by name."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from driftline.kafka_admin import ensure_topics, specs_for
+from driftline.settings import KafkaSettings, Settings
+from driftline.stack import Stack
+from driftline.topics import Topics
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Stack]:
+    """Reuse a healthy running stack, else start one and stop it at the end of the session."""
+    stack = Stack(settings)
+    if stack.healthy():
+        yield stack
+        return
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def kafka_settings(stack: Stack, settings: Settings, unique: str) -> KafkaSettings:
+    """Kafka settings with a topic prefix of this test's own; its topics are created."""
+    kafka = settings.kafka.model_copy(update={"topic_prefix": f"test-{unique}."})
+    ensure_topics(kafka, specs_for(kafka))
+    return kafka
+
+
+@pytest.fixture
+def topics(kafka_settings: KafkaSettings) -> Topics:
+    return Topics(kafka_settings.topic_prefix)
+
+
+@pytest.fixture
+def redis_client(stack: Stack, settings: Settings) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.redis.url)
+    yield client
+    client.close()
