@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
-from driftline.errors import DriftlineError
+from driftline.errors import ConfigError, DriftlineError
 from driftline.settings import Settings
 
 logger = logging.getLogger("driftline")
@@ -83,6 +84,45 @@ def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("source (default: the built-in Agrawal scenario)")
+    group.add_argument("--data", type=Path, help="a CSV or Parquet file to replay instead of the scenario")
+    group.add_argument("--contract", type=Path, help="the data contract (YAML) of --data")
+    group.add_argument("--seed", type=int, default=7, help="scenario seed")
+    group.add_argument("--function", type=int, default=1, help="Agrawal classification function 1..10")
+    group.add_argument("--noise", type=float, default=0.05, help="label noise probability")
+    group.add_argument("--drift", help="scenario drift, e.g. 'covariate:salary@20000;concept:function=3@50000'")
+
+
+def _source(args: argparse.Namespace, n_records: int | None = None):  # type: ignore[no-untyped-def]
+    from driftline.sources.factory import open_source
+
+    try:
+        return open_source(
+            data=args.data, contract=args.contract, seed=args.seed, function=args.function, noise=args.noise,
+            drift=args.drift, n_records=n_records,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.console import produce
+    from producers.producer import ProduceOptions
+
+    options = ProduceOptions(
+        count=args.count,
+        rate=args.rate,
+        label_delay_seconds=args.label_delay,
+        send_labels=not args.no_labels,
+        bad_ratio=args.bad_ratio,
+        keep_event_time=args.keep_event_time,
+        seed=args.seed,
+    )
+    produce(settings, _source(args), options, quiet=args.quiet)
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print(
         "driftline demo: the streaming pipeline is not built yet.\n"
@@ -117,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     create = topics_commands.add_parser("create", help="create Driftline's topics (idempotent)")
     create.add_argument("-q", "--quiet", action="store_true")
     create.set_defaults(handler=_topics_create)
+
+    produce = commands.add_parser("produce", help="stream records (and later their labels) into Kafka")
+    _add_source_arguments(produce)
+    produce.add_argument("-n", "--count", type=int, help="how many records (default: the whole source; forever)")
+    produce.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
+    produce.add_argument("--label-delay", type=float, default=0.0, help="seconds before a record's label is sent")
+    produce.add_argument("--no-labels", action="store_true", help="send records only")
+    produce.add_argument("--bad-ratio", type=float, default=0.0, help="fraction of malformed records to mix in")
+    produce.add_argument("--keep-event-time", action="store_true",
+                         help="keep the source's event time (default: stamp the send time)")
+    produce.add_argument("-q", "--quiet", action="store_true")
+    produce.set_defaults(handler=_produce)
 
     demo = commands.add_parser("demo", help="the whole loop on the built-in scenario")
     demo.set_defaults(handler=_demo)

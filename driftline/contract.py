@@ -14,7 +14,7 @@ A contract is YAML on disk and a frozen pydantic model in memory::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -24,12 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from driftline.errors import ContractError
 
 
-class FeatureKind(str, Enum):
+class FeatureKind(StrEnum):
     NUMERIC = "numeric"
     CATEGORICAL = "categorical"
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
 

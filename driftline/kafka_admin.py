@@ -25,7 +25,9 @@ def admin_client(kafka: KafkaSettings, client_id: str = "driftline-admin"):  # t
     from kafka.errors import KafkaError
 
     try:
-        return KafkaAdminClient(client_id=client_id, request_timeout_ms=kafka.request_timeout_ms, **kafka.client_options())
+        return KafkaAdminClient(
+            client_id=client_id, request_timeout_ms=kafka.request_timeout_ms, **kafka.client_options()
+        )
     except (KafkaError, OSError) as exc:
         raise DriftlineError(
             f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}; is the stack up? (driftline stack up)"

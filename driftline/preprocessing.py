@@ -382,7 +382,9 @@ def _fit_numeric(name: str, values: np.ndarray, options: PreprocessingOptions) -
         center, scale = float(filled.min()), float(filled.max() - filled.min())
     if not (np.isfinite(center) and np.isfinite(scale)):
         raise PreprocessingError(f"numeric feature {name!r}: scaling statistics overflow ({center}, {scale})")
-    return NumericParams(name=name, impute=impute, center=center, scale=scale if scale > 0 else 1.0)
+    if filled.min() == filled.max():  # constant: exact test, as a rounded mean can leave std at ~1e-16
+        scale = 1.0
+    return NumericParams(name=name, impute=impute, center=center, scale=scale)
 
 
 def _fit_categorical(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a record was rejected (DESIGN section 2). The value is the dead-letter header and metric label."""
 
     MALFORMED_JSON = "malformed_json"

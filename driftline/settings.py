@@ -87,6 +87,7 @@ class ProcessorSettings(_Section):
 
     batch_max: int = Field(1000, ge=1, description="most records in one micro-batch")
     batch_within_seconds: float = Field(0.05, gt=0, description="longest wait to fill a micro-batch")
+    metrics_host: str = Field("127.0.0.1", description="address the workers' /metrics server binds")
     metrics_port_base: int = Field(6066, ge=1, le=65535, description="worker i serves /metrics on base + i")
     max_record_bytes: int = Field(64 * 1024, ge=64)
     drift_window: int = Field(5000, ge=100)
@@ -155,5 +156,7 @@ class Settings(BaseSettings):
             and key.upper().removeprefix("DRIFTLINE_").split("__")[0] not in known
         )
         if unknown:
-            raise ValueError(f"unknown Driftline settings in the environment: {unknown}; known sections: {sorted(known)}")
+            raise ValueError(
+                f"unknown Driftline settings in the environment: {unknown}; known sections: {sorted(known)}"
+            )
         return self

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
@@ -35,11 +36,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_FLOAT = sys.float_info.max
 _NAN = math.nan
-_INF = (math.inf, -math.inf)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _MAX_EVENT_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: anything later is a unit mistake
-_QUOTE_SPACE = (b'" ', b'"\t', b'"\n', b'"\r')
+_QUOTE_BLANK = re.compile(rb'"[ \t\n\r]')
 _NUMBER_TYPES = frozenset({float, int, type(None)})
 _STR = frozenset({str})
 _STR_NONE = frozenset({str, type(None)})
@@ -48,13 +48,14 @@ _STR_NONE = frozenset({str, type(None)})
 class _Invalid(Exception):
     """Raised inside the validator only; becomes a Rejection with this reason and message."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, record: Any = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.record = record  # the parsed record when the caller has none yet (duplicate keys)
 
 
-class _PairsDict(dict):  # type: ignore[type-arg]
+class _PairsDict(dict[str, Any]):
     """A parsed object that remembers which keys it saw more than once (slow path only)."""
 
     duplicates: tuple[str, ...] = ()
@@ -64,7 +65,12 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _PairsDict:
     d = _PairsDict(pairs)
     if len(d) != len(pairs):
         seen: set[str] = set()
-        d.duplicates = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+        repeated: dict[str, None] = {}
+        for key, _ in pairs:
+            if key in seen:
+                repeated[key] = None
+            seen.add(key)
+        d.duplicates = tuple(repeated)
     return d
 
 
@@ -84,16 +90,19 @@ def _show(value: Any) -> str:
     return f"{_json_type(value)} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-def _keys_surely_unique(raw: bytes, n_keys: int) -> bool:
-    """True when a byte count proves the top-level object has ``n_keys`` distinct keys (no duplicates).
+def _keys_surely_unique(raw: bytes, obj: dict[str, Any], colons: int, time_field: str) -> bool:
+    """True when byte counts prove that the top-level object has no repeated key (orjson kept them all).
 
-    Every key is followed by its own colon, so the number of colons bounds the number of keys from above; if
-    it equals the number orjson kept, none was dropped. Colons inside values (ISO times) loosen that bound, so
-    the second test counts only ``":`` pairs, which also bound the keys when no quote is followed by blanks.
+    Every key is followed by its own colon, so ``colons`` bounds the number of keys from above; when that
+    equals ``len(obj)`` (checked by the caller) nothing was dropped. Colons inside an ISO event time loosen
+    the bound; without any escape in the input they are literal bytes and can be subtracted. Otherwise
+    ``":`` pairs bound the keys too, as long as no quote is followed by a blank.
     """
-    if raw.count(b":") == n_keys:
+    n_keys = len(obj)
+    time_value = obj.get(time_field)
+    if time_value.__class__ is str and colons - time_value.count(":") == n_keys and raw.find(b"\\") < 0:
         return True
-    return raw.count(b'":') == n_keys and not any(p in raw for p in _QUOTE_SPACE)
+    return raw.count(b'":') == n_keys and _QUOTE_BLANK.search(raw) is None
 
 
 def _has_non_finite(value: Any) -> bool:
@@ -129,7 +138,9 @@ def _lenient_parse(raw: bytes, orjson_error: Exception | None) -> Any:
     if type(obj) is _PairsDict:
         if obj.duplicates:
             raise _Invalid(
-                Reason.DUPLICATE_FIELD, f"expected distinct keys, found {list(obj.duplicates)} repeated"
+                Reason.DUPLICATE_FIELD,
+                f"expected distinct keys, found {list(obj.duplicates)} repeated",
+                dict(obj),
             )
         obj = dict(obj)
     if orjson_error is not None and not constants and not _has_non_finite(obj):
@@ -138,16 +149,20 @@ def _lenient_parse(raw: bytes, orjson_error: Exception | None) -> Any:
     return obj
 
 
-def _iso_ms(value: str) -> int:
+def _iso_ms(name: str, value: str) -> int:
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise _Invalid(
-            Reason.WRONG_TYPE, f"event time: expected epoch ms or ISO-8601 with a zone, found {_show(value)}"
+            Reason.WRONG_TYPE, f"{name!r}: expected epoch ms or ISO-8601 with a zone, found {_show(value)}"
         ) from None
     if dt.tzinfo is None or dt.utcoffset() is None:
-        raise _Invalid(Reason.WRONG_TYPE, f"event time: expected ISO-8601 with a zone, found naive {value!r}")
+        raise _Invalid(Reason.WRONG_TYPE, f"{name!r}: expected ISO-8601 with a zone, found naive {value!r}")
     return (dt - _EPOCH) // _ONE_MS
+
+
+def _non_finite(x: float) -> str:
+    return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
 
 
 class Validator:
@@ -185,7 +200,7 @@ class Validator:
 
     def validate(self, raw: bytes) -> Row | Rejection:
         """One record's bytes → a typed Row, or a Rejection carrying the bytes, reason and message."""
-        raw = raw if type(raw) is bytes else bytes(raw)
+        raw = raw if raw.__class__ is bytes else _as_bytes(raw)
         obj: Any = None
         try:
             obj, literal = self._parse(raw)
@@ -193,15 +208,16 @@ class Validator:
             values = self._values(obj, literal)
         except _Invalid as inv:
             return self._reject(raw, obj, inv, 0)
-        return Row(id=record_id, event_time_ms=event_ms, features=dict(zip(self._order, values, strict=True)))
+        by_name = dict(zip(self._order, values, strict=True))
+        return Row(id=record_id, event_time_ms=event_ms, features={n: by_name[n] for n in self._names})
 
     def validate_batch(self, raws: Sequence[bytes]) -> tuple[RecordBatch, list[Rejection]]:
         """A micro-batch of bytes → valid rows by column (``index`` = input position), and the rejections."""
         kept = _Kept()
         rejections: list[Rejection] = []
-        parse, head = self._parse, self._head
+        parse, head, add = self._parse, self._head, kept.add
         for i, raw in enumerate(raws):
-            raw = raw if type(raw) is bytes else bytes(raw)
+            raw = raw if raw.__class__ is bytes else _as_bytes(raw)
             obj: Any = None
             try:
                 obj, literal = parse(raw)
@@ -209,11 +225,11 @@ class Validator:
             except _Invalid as inv:
                 rejections.append(self._reject(raw, obj, inv, i))
                 continue
-            kept.add(i, raw, obj, record_id, event_ms, literal)
+            add(i, raw, obj, record_id, event_ms, literal)
         return self._finish(kept, rejections)
 
     def validate_objects(self, objs: Iterable[Mapping[str, Any]]) -> tuple[RecordBatch, list[Rejection]]:
-        """Parsed records (e.g. from a Source) → the batch the stream would produce from their JSON."""
+        """Parsed records (e.g. from a Source; JSON-native values) → the batch their JSON would give."""
         kept = _Kept()
         rejections: list[Rejection] = []
         for i, obj in enumerate(objs):
@@ -239,8 +255,10 @@ class Validator:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             return _lenient_parse(raw, exc), True  # returns only if the input holds NaN/Infinity/overflow
-        if obj.__class__ is dict and not _keys_surely_unique(raw, len(obj)):
-            obj = _lenient_parse(raw, None)
+        if obj.__class__ is dict:
+            colons = raw.count(b":")
+            if colons != len(obj) and not _keys_surely_unique(raw, obj, colons, self._et):
+                obj = _lenient_parse(raw, None)
         return obj, False
 
     def _head(self, obj: Any) -> tuple[str, int]:
@@ -259,7 +277,7 @@ class Validator:
         if v.__class__ is int:
             ms = v
         elif v.__class__ is str:
-            ms = _iso_ms(v)
+            ms = _iso_ms(self._et, v)
         else:
             ms = self._odd_event_time(obj, v)
         if not 0 <= ms < _MAX_EVENT_MS:
@@ -278,18 +296,20 @@ class Validator:
                 Reason.WRONG_TYPE, f"{name!r}: expected epoch ms or ISO-8601 with a zone, found {_show(v)}"
             )
         if not math.isfinite(v):
-            raise _Invalid(Reason.NON_FINITE, f"{name!r}: expected epoch milliseconds, found {v!r}")
+            raise _Invalid(
+                Reason.NON_FINITE, f"{name!r}: expected epoch milliseconds, found {_non_finite(v)}"
+            )
         if not v.is_integer():
             raise _Invalid(Reason.WRONG_TYPE, f"{name!r}: expected whole epoch milliseconds, found {v!r}")
         return int(v)
 
     def _values(self, obj: dict[str, Any], literal: bool) -> list[Any]:
-        """Feature values in ``_order`` (numeric, then categorical), or _Invalid. The one judge of features."""
+        """Feature values in ``_order`` (numerics, then categoricals), or _Invalid: the one judge."""
         values: list[Any] = []
         append = values.append
         get = obj.get
         for name, nullable, lo, hi in self._num:
-            v = get(name)
+            v: Any = get(name)
             c = v.__class__
             if c is float or c is int:  # never bool: its class is bool
                 if lo <= v <= hi:  # False for NaN and infinities too
@@ -332,7 +352,7 @@ class Validator:
                 Reason.NON_FINITE, f"{name!r}: expected a finite number, found an overflowing one"
             )
         if not math.isfinite(x):
-            return _Invalid(Reason.NON_FINITE, f"{name!r}: expected a finite number, found {x!r}")
+            return _Invalid(Reason.NON_FINITE, f"{name!r}: expected a finite number, found {_non_finite(x)}")
         return _Invalid(Reason.OUT_OF_RANGE, f"{name!r}: expected a value in [{lo:g}, {hi:g}], found {v!r}")
 
     def _missing(self, obj: dict[str, Any], name: str) -> _Invalid:
@@ -341,6 +361,8 @@ class Validator:
 
     def _reject(self, raw: bytes, obj: Any, inv: _Invalid, index: int) -> Rejection:
         record_id = None
+        if obj is None:
+            obj = inv.record
         if obj.__class__ is dict:
             value = obj.get(self._id)
             if value.__class__ is str and value:
@@ -387,7 +409,7 @@ class Validator:
         suspects: set[int] = set()
         by_name: dict[str, np.ndarray] = {}
         for name, nullable, lo, hi in self._num:
-            col = [o.get(name) for o in objs]
+            col: list[Any] = [o.get(name) for o in objs]
             a = None
             if set(map(type, col)) <= _NUMBER_TYPES:
                 with suppress(OverflowError):
@@ -451,9 +473,21 @@ class _Kept:
         self.times.append(ms)
 
 
+def _as_bytes(raw: Any) -> bytes:
+    """Bytes-likes as bytes; a missing Kafka value (None) as empty input, which is then malformed JSON."""
+    if raw is None:
+        return b""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    return bytes(raw)
+
+
 def _dump(obj: Any) -> bytes:
     """Bytes for the dead letter of a record that arrived already parsed."""
-    return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # e.g. an integer beyond 64 bits
+        return json.dumps(obj, default=str).encode()
 
 
 def validate(raw: bytes, contract: Contract) -> Row | Rejection:

@@ -1,0 +1,1 @@
+"""The processor service: a faust-streaming app that scores the records stream into Redis."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from driftline.sources.agrawal import AgrawalSource, agrawal_labels
 from driftline.sources.base import LabeledRecord, Source, to_frame
 from driftline.sources.drift import DriftKind, DriftSpec, parse_drift
-#from driftline.sources.files import FileSource
+from driftline.sources.files import FileSource
 
 __all__ = [
     "AgrawalSource",

@@ -21,7 +21,7 @@ import numpy as np
 
 from driftline.contract import Contract, FeatureKind, builtin_contract
 from driftline.errors import DataError
-from driftline.sources.base import LabeledRecord, Source
+from driftline.sources.base import LabeledRecord, Source, event_times
 from driftline.sources.drift import DriftKind, DriftSpec, parse_drift
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _f2(c: _Cols) -> np.ndarray:
 
 def _f3(c: _Cols) -> np.ndarray:
     e = c["elevel"]
-    return _by_age(c, e <= 1, (1 <= e) & (e <= 3), (2 <= e) & (e <= 4))
+    return _by_age(c, e <= 1, (e >= 1) & (e <= 3), (e >= 2) & (e <= 4))
 
 
 def _f4(c: _Cols) -> np.ndarray:
@@ -75,8 +75,8 @@ def _f4(c: _Cols) -> np.ndarray:
     return _by_age(
         c,
         np.where(e <= 1, low, mid),
-        np.where((1 <= e) & (e <= 3), mid, high),
-        np.where((2 <= e) & (e <= 4), mid, low),
+        np.where((e >= 1) & (e <= 3), mid, high),
+        np.where((e >= 2) & (e <= 4), mid, low),
     )
 
 
@@ -158,7 +158,10 @@ class AgrawalSource(Source):
             self.drift = tuple(d if isinstance(d, DriftSpec) else DriftSpec.parse(d) for d in drift)
         self._contract = contract if contract is not None else builtin_contract("agrawal")
         self._check_fit()
-        top = max((_CATEGORICAL[d.feature][1] + d.count for d in self._of(DriftKind.NEW_CATEGORIES)), default=20)
+        top = max(
+            (_CATEGORICAL[str(d.feature)][1] + d.count for d in self._of(DriftKind.NEW_CATEGORIES)),
+            default=20,
+        )
         self._codes = np.array([str(i) for i in range(top + 1)], dtype=object)
 
     @property
@@ -167,7 +170,9 @@ class AgrawalSource(Source):
 
     def __repr__(self) -> str:
         drift = ";".join(str(d) for d in self.drift)
-        return f"AgrawalSource(seed={self.seed}, function={self.function}, noise={self.noise}, drift={drift!r})"
+        return (
+            f"AgrawalSource(seed={self.seed}, function={self.function}, noise={self.noise}, drift={drift!r})"
+        )
 
     def records(self) -> Iterator[LabeledRecord]:
         rng = np.random.default_rng(self.seed)
@@ -189,19 +194,27 @@ class AgrawalSource(Source):
         """Fail early, naming the problem, when the contract or a drift spec cannot fit this generator."""
         c = self._contract
         if set(c.feature_names) != set(FEATURES):
-            raise DataError(f"contract {c.name!r} has features {list(c.feature_names)}; Agrawal emits {FEATURES}")
+            raise DataError(
+                f"contract {c.name!r} has features {list(c.feature_names)}; Agrawal emits {FEATURES}"
+            )
         for f in c.features:
             want = FeatureKind.NUMERIC if f.name in _NUMERIC else FeatureKind.CATEGORICAL
             if f.kind is not want:
-                raise DataError(f"contract {c.name!r}: {f.name!r} should be {want.value}, found {f.kind.value}")
+                raise DataError(
+                    f"contract {c.name!r}: {f.name!r} should be {want.value}, found {f.kind.value}"
+                )
         if set(c.label.classes) != {0, 1}:
-            raise DataError(f"contract {c.name!r}: Agrawal labels are 0/1, found classes {list(c.label.classes)}")
+            raise DataError(
+                f"contract {c.name!r}: Agrawal labels are 0/1, found classes {list(c.label.classes)}"
+            )
         for d in self.drift:
             if d.kind is DriftKind.CONCEPT and not 1 <= (d.function or 0) <= len(FUNCTIONS):
                 raise DataError(f"drift {d}: function must be in 1..{len(FUNCTIONS)}")
             elif d.kind is DriftKind.COVARIATE:
                 if d.feature not in _NUMERIC:
-                    raise DataError(f"drift {d}: covariate drift needs a numeric feature, one of {list(_NUMERIC)}")
+                    raise DataError(
+                        f"drift {d}: covariate drift needs a numeric feature, one of {list(_NUMERIC)}"
+                    )
                 lo, hi = sorted(x * d.scale + d.shift for x in _NUMERIC[d.feature])
                 f = c.feature(d.feature)
                 if (f.min is not None and lo < f.min) or (f.max is not None and hi > f.max):
@@ -210,14 +223,18 @@ class AgrawalSource(Source):
                         f"bounds [{f.min}, {f.max}]; every drifted record would be rejected as out_of_range"
                     )
             elif d.kind is DriftKind.NEW_CATEGORIES and d.feature not in _CATEGORICAL:
-                raise DataError(f"drift {d}: new categories need a categorical feature, one of {list(_CATEGORICAL)}")
+                raise DataError(
+                    f"drift {d}: new categories need a categorical feature, one of {list(_CATEGORICAL)}"
+                )
             elif d.kind is DriftKind.MISSING:
                 if d.feature not in FEATURES:
                     raise DataError(f"drift {d}: unknown feature {d.feature!r}; Agrawal has {FEATURES}")
                 if not c.feature(d.feature).nullable:
                     raise DataError(f"drift {d}: {d.feature!r} is not nullable in contract {c.name!r}")
 
-    def _chunk(self, rng: np.random.Generator, drift_rngs: list[np.random.Generator], start: int) -> list[Any]:
+    def _chunk(
+        self, rng: np.random.Generator, drift_rngs: list[np.random.Generator], start: int
+    ) -> list[Any]:
         n = _CHUNK
         cols = _draw(rng, n)
         flip = rng.random(n) < self.noise
@@ -247,13 +264,11 @@ class AgrawalSource(Source):
         labels ^= flip
         return self._assemble(cols, labels, index, nulls)
 
-    def _assemble(self, cols: _Cols, labels: np.ndarray, index: np.ndarray, nulls: dict[str, np.ndarray]) -> list[Any]:
+    def _assemble(
+        self, cols: _Cols, labels: np.ndarray, index: np.ndarray, nulls: dict[str, np.ndarray]
+    ) -> list[Any]:
         c = self._contract
-        times = self.start_ms + index * self.interval_ms
-        if c.event_time_format == "iso8601":
-            event_times = np.datetime_as_string(times.astype("datetime64[ms]"), unit="ms", timezone="UTC").tolist()
-        else:
-            event_times = times.tolist()
+        times = event_times(self.start_ms + index * self.interval_ms, c)
         prefix = f"agr-{self.seed}-"
         ids = [prefix + str(i) for i in index.tolist()]
         values: list[list[Any]] = []
@@ -272,7 +287,7 @@ class AgrawalSource(Source):
         keys = (c.id_field, c.event_time_field, *FEATURES)
         return [
             LabeledRecord(dict(zip(keys, row, strict=True)), label)
-            for row, label in zip(zip(ids, event_times, *values, strict=True), labels.tolist(), strict=True)
+            for row, label in zip(zip(ids, times, *values, strict=True), labels.tolist(), strict=True)
         ]
 
 

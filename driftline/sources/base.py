@@ -55,12 +55,12 @@ class Source(ABC):
 
 
 def to_frame(records: Iterable[LabeledRecord], contract: Contract) -> pd.DataFrame:
-    """Records → a DataFrame typed as ``RecordBatch`` expects, plus id, event time (int64 ms) and label columns.
+    """Records → a DataFrame typed as ``RecordBatch`` expects, plus id, event time and label columns.
 
-    Columns, in order: ``contract.id_field`` (object str), ``contract.event_time_field`` (int64 epoch ms), each
-    feature (numeric float64 with NaN; categorical object of str/None), ``contract.label.name`` (int64 when every
-    label is an int, else object with None for unknown). A record that does not fit the contract raises
-    DataError naming it: a training frame never drops rows silently.
+    Columns, in order: ``contract.id_field`` (object str), ``contract.event_time_field`` (int64 epoch ms),
+    each feature (numeric float64 with NaN; categorical object of str/None), ``contract.label.name`` (int64
+    when every label is an int, else object with None for unknown). A record that does not fit the contract
+    raises DataError naming it: a training frame never drops rows silently.
     """
     records = list(records)
     validator = Validator(contract)
@@ -82,6 +82,13 @@ def to_frame(records: Iterable[LabeledRecord], contract: Contract) -> pd.DataFra
         columns[name] = pd.Series(column, dtype=column.dtype)
     columns[contract.label.name] = _label_series(labels)
     return pd.DataFrame(columns)
+
+
+def event_times(ms: np.ndarray, contract: Contract) -> list[Any]:
+    """Epoch-ms event times as a source emits them: ints, or ISO-8601 UTC text if the contract says so."""
+    if contract.event_time_format == "iso8601":
+        return np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms", timezone="UTC").tolist()
+    return ms.astype(np.int64).tolist()
 
 
 def _label_series(labels: list[int | str | None]) -> pd.Series:

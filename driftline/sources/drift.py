@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 logger = logging.getLogger(__name__)
 
 
-class DriftKind(str, Enum):
+class DriftKind(StrEnum):
     CONCEPT = "concept"  # the labelling function changes
     COVARIATE = "covariate"  # a numeric feature's distribution moves (x * scale + shift)
     NEW_CATEGORIES = "new_categories"  # a categorical feature emits values outside its training set
@@ -73,7 +73,9 @@ class DriftSpec:
             if self.feature is not None:
                 raise ValueError(f"concept drift takes no feature, found {self.feature!r}")
         elif not self.feature:
-            raise ValueError(f"{self.kind.value} drift needs a feature, e.g. '{self.kind.value}:salary@20000'")
+            raise ValueError(
+                f"{self.kind.value} drift needs a feature, e.g. '{self.kind.value}:salary@20000'"
+            )
         if not 0.0 <= self.fraction <= 1.0:
             raise ValueError(f"drift fraction must be in [0, 1], found {self.fraction}")
         if self.count < 1:
@@ -84,7 +86,7 @@ class DriftSpec:
 
     @classmethod
     def parse(cls, text: str) -> DriftSpec:
-        """Read one spec in the compact form (module docstring); errors quote the text and the expected form."""
+        """Read one spec in the compact form (module docstring); errors quote the text and the form."""
         try:
             return cls._parse(text.strip())
         except (ValueError, KeyError) as exc:

@@ -20,7 +20,7 @@ class Health:
 
 def _http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -58,7 +58,6 @@ def kafka_health(port: int, host: str = "127.0.0.1") -> Health:
 
 def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None) -> Health:
     import redis
-
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from driftline.kafka_admin import ensure_topics, specs_for
+from driftline.registry import Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.stack import Stack
 from driftline.topics import Topics
@@ -56,3 +57,17 @@ def redis_client(stack: Stack, settings: Settings) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(settings.redis.url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def serving_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """A registry with one production model, trained once per session on the default scenario (small, quick)."""
+    from driftline.sources import AgrawalSource
+    from trainer.release import register_candidate
+    from trainer.training import TrainConfig, fit_candidate
+
+    registry = Registry(tmp_path_factory.mktemp("registry"), "driftline")
+    source = AgrawalSource(seed=7)
+    candidate = fit_candidate(source.frame(8000), source.contract, TrainConfig(max_epochs=8, seed=7))
+    register_candidate(registry, candidate, source_description=repr(source), promote=True)
+    return registry

@@ -25,7 +25,10 @@ def _produce(kafka: KafkaSettings, topic: str, n: int) -> None:
         **kafka.client_options(),
     )
     try:
-        futures = [producer.send(topic, key=f"id-{i}".encode(), value=orjson.dumps({"id": f"id-{i}", "x": i})) for i in range(n)]
+        futures = [
+            producer.send(topic, key=f"id-{i}".encode(), value=orjson.dumps({"id": f"id-{i}", "x": i}))
+            for i in range(n)
+        ]
         producer.flush(timeout=60)
         for future in futures:
             future.get(timeout=10)  # raises if any send failed
@@ -33,7 +36,9 @@ def _produce(kafka: KafkaSettings, topic: str, n: int) -> None:
         producer.close(timeout=10)
 
 
-async def _consume_to_redis(kafka: KafkaSettings, topic: str, group: str, client: redis.asyncio.Redis, n: int) -> int:
+async def _consume_to_redis(
+    kafka: KafkaSettings, topic: str, group: str, client: redis.asyncio.Redis, n: int
+) -> int:
     consumer = AIOKafkaConsumer(
         topic,
         group_id=group,

@@ -180,6 +180,10 @@ def test_constant_column_scales_without_dividing_by_zero(scaling: str) -> None:
     assert pre.spec.features[0].scale == 1.0
     X = pre.transform({"x": np.array([3.0, 4.0])})
     assert np.isfinite(X).all() and X[0, 0] == 0.0 and X[1, 0] == 1.0
+    # np.full(7, 0.1) has a rounded mean and a std of ~1e-17: still a constant column, not a huge scale
+    pre = Preprocessor.fit({"x": np.full(7, 0.1)}, contract, PreprocessingOptions(scaling=scaling))
+    assert pre.spec.features[0].scale == 1.0
+    np.testing.assert_allclose(pre.transform({"x": np.array([0.1, 1.1])})[:, 0], [0.0, 1.0], atol=1e-6)
 
 
 @pytest.mark.parametrize(("impute", "expected"), [("median", 2.0), ("mean", 34 / 3), ("constant", -1.0)])
@@ -215,6 +219,16 @@ def test_frame_and_stream_transform_to_the_bit(options: PreprocessingOptions, tm
         assert loaded == pre
         assert np.array_equal(loaded.transform(_stream_columns(part, MIXED)), from_frame)
         assert np.array_equal(loaded.transform_with_stats(columns_from_frame(part, MIXED))[0], from_frame)
+
+
+def test_micro_batch_boundaries_do_not_change_a_row() -> None:
+    frame = _frame()
+    pre = Preprocessor.fit(columns_from_frame(frame, MIXED), MIXED)
+    whole = pre.transform(_stream_columns(frame, MIXED))
+    parts = [
+        pre.transform(_stream_columns(frame.iloc[a:b], MIXED)) for a, b in [(0, 1), (1, 129), (129, 400)]
+    ]
+    assert np.array_equal(np.concatenate(parts), whole)
 
 
 def test_columns_from_frame_matches_the_stream_representation() -> None:

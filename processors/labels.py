@@ -1,0 +1,125 @@
+"""Joins late labels with stored predictions: matched/unmatched counts and a rolling accuracy per model version.
+
+A label may arrive before its prediction is written (labels sent at once); it then waits up to a grace period
+and is looked up again before it is counted as unmatched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import orjson
+import redis.asyncio as aioredis
+
+from driftline.settings import RedisSettings
+from processors.metrics import ProcessorMetrics
+from processors.redis_sink import prediction_key
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    id: str
+    label: object
+
+
+def parse_label(raw: bytes) -> LabelEvent | None:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("label") is None:
+        return None
+    record_id = data.get("id")
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        return None
+    return LabelEvent(id=str(record_id), label=data["label"])
+
+
+class RollingAccuracy:
+    """Accuracy over the last ``size`` labeled predictions of each model version."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self.size = size
+        self._hits: dict[int, deque[bool]] = {}
+        self._sums: dict[int, int] = {}
+
+    def add(self, version: int, correct: bool) -> None:
+        window = self._hits.setdefault(version, deque())
+        total = self._sums.get(version, 0) + int(correct)
+        window.append(correct)
+        if len(window) > self.size:
+            total -= int(window.popleft())
+        self._sums[version] = total
+
+    def accuracy(self, version: int) -> float | None:
+        window = self._hits.get(version)
+        return self._sums[version] / len(window) if window else None
+
+    def versions(self) -> list[int]:
+        return sorted(self._hits)
+
+
+class LabelJoin:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        settings: RedisSettings,
+        metrics: ProcessorMetrics,
+        *,
+        window: int = 2000,
+        grace_seconds: float = 30.0,
+        max_pending: int = 200_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.metrics = metrics
+        self.accuracy = RollingAccuracy(window)
+        self.grace_seconds = grace_seconds
+        self.max_pending = max_pending
+        self._clock = clock
+        self._pending: deque[tuple[float, LabelEvent]] = deque()
+
+    async def handle(self, raws: Sequence[bytes]) -> None:
+        """Join one batch of label events (plus any earlier ones still waiting) with Redis, in one MGET."""
+        now = self._clock()
+        events = []
+        for raw in raws:
+            event = parse_label(raw)
+            if event is None:
+                self.metrics.labels.labels(outcome="invalid").inc()
+            else:
+                events.append((now + self.grace_seconds, event))
+        events.extend(self._pending)
+        self._pending.clear()
+        if not events:
+            return
+        keys = [prediction_key(self.settings, e.id) for _, e in events]
+        stored = await self.client.mget(keys)
+        touched: set[int] = set()
+        for (deadline, event), document in zip(events, stored, strict=True):
+            if document is None:
+                if deadline > now and len(self._pending) < self.max_pending:
+                    self._pending.append((deadline, event))
+                else:
+                    self.metrics.labels.labels(outcome="unmatched").inc()
+                continue
+            prediction = orjson.loads(document)
+            version = int(prediction["version"])
+            self.accuracy.add(version, str(prediction["label"]) == str(event.label))
+            self.metrics.labels.labels(outcome="matched").inc()
+            touched.add(version)
+        for version in touched:
+            value = self.accuracy.accuracy(version)
+            if value is not None:
+                self.metrics.labeled_accuracy.labels(version=str(version)).set(value)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

@@ -1,0 +1,65 @@
+"""The processor's Prometheus metrics (DESIGN section 8), registered on an injected registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_INFERENCE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+_BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+class ProcessorMetrics:
+    """Every metric one worker exposes. Create one per worker with its own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        p = "driftline_"
+        self.records = Counter(p + "records", "Records handled, by outcome", ["outcome"], registry=registry)
+        self.dead_letters = Counter(p + "dead_letters", "Records sent to the dead-letter topic", ["reason"],
+                                    registry=registry)  # fmt: skip
+        self.batch_size = Histogram(p + "batch_size", "Records per micro-batch", buckets=_BATCH_BUCKETS,
+                                    registry=registry)  # fmt: skip
+        self.inference_seconds = Histogram(
+            p + "inference_seconds", "Preprocessing + scoring time per batch", buckets=_INFERENCE_BUCKETS,
+            registry=registry,
+        )  # fmt: skip
+        self.batch_seconds = Histogram(
+            p + "batch_seconds", "Whole batch time: validate, score, write Redis, send", buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )  # fmt: skip
+        self.end_to_end_latency = Histogram(
+            p + "end_to_end_latency_seconds", "Record event time to its prediction written in Redis",
+            buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.model_info = Gauge(p + "model_info", "The model version serving (1)", ["model", "version", "fingerprint"],
+                                registry=registry)  # fmt: skip
+        self.model_swaps = Counter(p + "model_swaps", "Model swaps, by outcome", ["outcome"], registry=registry)
+        self.redis_retries = Counter(p + "redis_retries", "Failed Redis writes that were retried",
+                                     registry=registry)  # fmt: skip
+        self.feature_drift_psi = Gauge(p + "feature_drift_psi", "PSI of a feature over the drift window",
+                                       ["feature"], registry=registry)  # fmt: skip
+        self.feature_missing_ratio = Gauge(p + "feature_missing_ratio", "Missing share over the drift window",
+                                           ["feature"], registry=registry)  # fmt: skip
+        self.feature_unknown_ratio = Gauge(p + "feature_unknown_ratio", "Unseen-category share over the window",
+                                           ["feature"], registry=registry)  # fmt: skip
+        self.prediction_drift_psi = Gauge(p + "prediction_drift_psi", "PSI of the scores over the drift window",
+                                          registry=registry)  # fmt: skip
+        self.drift_window_records = Gauge(p + "drift_window_records", "Records in the drift window",
+                                          registry=registry)  # fmt: skip
+        self.labeled_accuracy = Gauge(p + "labeled_accuracy", "Rolling accuracy on labeled records", ["version"],
+                                      registry=registry)  # fmt: skip
+        self.labels = Counter(p + "labels", "Label events, by outcome", ["outcome"], registry=registry)
+        self.assigned_partitions = Gauge(p + "assigned_partitions", "Partitions of a topic assigned to this worker",
+                                         ["topic"], registry=registry)  # fmt: skip
+        for outcome in ("scored", "dead_letter"):
+            self.records.labels(outcome=outcome)
+        for outcome in ("matched", "unmatched"):
+            self.labels.labels(outcome=outcome)
+        for outcome in ("succeeded", "failed"):
+            self.model_swaps.labels(outcome=outcome)
+
+    def set_model(self, model: str, version: int, fingerprint: str) -> None:
+        """model_info shows exactly one series: the version serving now."""
+        self.model_info.clear()
+        self.model_info.labels(model=model, version=str(version), fingerprint=fingerprint).set(1)

@@ -1,0 +1,61 @@
+"""Predictions into Redis: one pipeline per batch, a TTL on every key, retried until it succeeds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from driftline.settings import RedisSettings
+
+logger = logging.getLogger(__name__)
+
+
+def prediction_key(settings: RedisSettings, record_id: str) -> str:
+    return f"{settings.key_prefix}pred:{record_id}"
+
+
+def redis_client(settings: RedisSettings) -> aioredis.Redis:
+    password = settings.password.get_secret_value() if settings.password else None
+    return aioredis.Redis.from_url(settings.url, password=password, socket_timeout=5, socket_connect_timeout=5)
+
+
+class RedisSink:
+    """Writes a batch of predictions in one round trip. Never drops: on failure it backs off and tries again."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        settings: RedisSettings,
+        *,
+        on_retry: Callable[[Exception], None] = lambda exc: None,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self._on_retry = on_retry
+        self._max_backoff = max_backoff
+
+    async def write(self, ids: Sequence[str], documents: Sequence[bytes], *, stopping: Callable[[], bool]) -> bool:
+        """True once written; False only if asked to stop before Redis came back (the batch is then not acked)."""
+        if not ids:
+            return True
+        ttl = self.settings.prediction_ttl_seconds
+        backoff = 0.05
+        while True:
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for record_id, document in zip(ids, documents, strict=True):
+                        pipe.set(prediction_key(self.settings, record_id), document, ex=ttl)
+                    await pipe.execute()
+                return True
+            except (RedisError, OSError) as exc:
+                self._on_retry(exc)
+                if stopping():
+                    return False
+                logger.warning("redis write of %d predictions failed (%s); retrying in %.2fs", len(ids), exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)

@@ -1,0 +1,23 @@
+"""Run one processor worker (a faust Worker around ``create_app``)."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from driftline.settings import Settings
+from processors.app import create_app
+
+logger = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, worker_index: int = 0) -> None:
+    """Blocks until the worker stops (SIGTERM/SIGINT); exits the process non-zero on an unexpected error."""
+    processor = create_app(settings, worker_index)
+    logger.info(
+        "processor worker=%d group=%s metrics=http://%s:%d/metrics",
+        worker_index, processor.app.conf.id, settings.processor.metrics_host,
+        settings.processor.metrics_port_base + worker_index,
+    )  # fmt: skip
+    faust.Worker(processor.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

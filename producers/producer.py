@@ -1,0 +1,166 @@
+"""Streams a source into Kafka: records now, their labels after a delay, at a target rate."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+import orjson
+
+from driftline.errors import DriftlineError
+from driftline.settings import KafkaSettings
+from driftline.sources import LabeledRecord, Source
+from driftline.topics import Topics
+from producers.bad_records import BadRecords
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProduceOptions:
+    count: int | None = None  # None: until the source ends (generators: forever)
+    rate: float | None = None  # records per second; None: as fast as possible
+    label_delay_seconds: float = 0.0  # labels follow their records after this long; 0 = at once
+    send_labels: bool = True
+    bad_ratio: float = 0.0  # fraction of malformed records mixed in (for testing dead letters)
+    keep_event_time: bool = False  # False: stamp event_time with the send time (end-to-end latency)
+    seed: int = 0
+
+
+@dataclass
+class ProduceReport:
+    records: int = 0
+    bad_records: int = 0
+    labels: int = 0
+    labels_pending: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def kafka_producer(kafka: KafkaSettings, *, client_id: str = "driftline-producer"):  # type: ignore[no-untyped-def]
+    """An idempotent, acks=all, batching, lz4-compressing kafka-python producer."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaProducer(
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=10,
+            batch_size=256 * 1024,
+            compression_type="lz4",
+            request_timeout_ms=kafka.request_timeout_ms,
+            **kafka.client_options(),
+        )
+    except (KafkaError, OSError) as exc:
+        raise DriftlineError(f"cannot connect a producer to Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+
+
+class RecordProducer:
+    """Sends a source's records (and later their labels) to the records and labels topics."""
+
+    def __init__(self, kafka: KafkaSettings, *, clock: Callable[[], float] = time.monotonic,
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:  # fmt: skip
+        self.topics = Topics(kafka.topic_prefix)
+        self._producer = kafka_producer(kafka)
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._report = ProduceReport()
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._report.failed += 1
+        if len(self._report.errors) < 10:
+            self._report.errors.append(f"{exc.__class__.__name__}: {exc}")
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._producer.send(topic, key=key, value=value).add_errback(self._on_error)
+
+    def _send_label(self, record_id: str, label: object, event_time: object) -> None:
+        value = orjson.dumps({"id": record_id, "label": label, "event_time": event_time})
+        self._send(self.topics.labels, record_id.encode(), value)
+        self._report.labels += 1
+
+    def run(
+        self,
+        source: Source,
+        options: ProduceOptions,
+        *,
+        progress: Callable[[ProduceReport], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> ProduceReport:
+        """Stream until the count, the source's end, ``stop()``, or Ctrl-C; always flushes and reports."""
+        contract = source.contract
+        bad = BadRecords(contract, seed=options.seed) if options.bad_ratio > 0 else None
+        rng = random.Random(options.seed)
+        pending: deque[tuple[float, str, object, object]] = deque()  # (due, id, label, event_time)
+        report = self._report
+        started = self._clock()
+        records: Iterator[LabeledRecord] = iter(source.records())
+        if options.count is not None:
+            records = islice(records, options.count)
+        try:
+            for i, item in enumerate(records):
+                if stop():
+                    break
+                if options.rate:
+                    ahead = started + i / options.rate - self._clock()
+                    if ahead > 0:
+                        time.sleep(ahead)
+                now = self._clock()
+                while pending and pending[0][0] <= now:
+                    _, rid, label, when = pending.popleft()
+                    self._send_label(rid, label, when)
+                if bad is not None and rng.random() < options.bad_ratio:
+                    key, payload = bad.next()
+                    self._send(self.topics.records, key, payload)
+                    report.bad_records += 1
+                record = item.record
+                if not options.keep_event_time:
+                    record = {**record, contract.event_time_field: self._wall_ms()}
+                record_id = str(record[contract.id_field])
+                self._send(self.topics.records, record_id.encode(), orjson.dumps(record))
+                report.records += 1
+                if options.send_labels and item.label is not None:
+                    when = record[contract.event_time_field]
+                    if options.label_delay_seconds <= 0:
+                        self._send_label(record_id, item.label, when)
+                    else:
+                        pending.append((now + options.label_delay_seconds, record_id, item.label, when))
+                if progress is not None and i % 1000 == 0:
+                    report.seconds = self._clock() - started
+                    progress(report)
+            while pending and not stop():  # let the last labels come due, as they would have
+                wait = pending[0][0] - self._clock()
+                if wait > 0:
+                    time.sleep(min(wait, 0.5))
+                    continue
+                _, rid, label, when = pending.popleft()
+                self._send_label(rid, label, when)
+        except KeyboardInterrupt:
+            logger.warning("interrupted: flushing what was sent")
+        finally:
+            report.labels_pending = len(pending)
+            self._producer.flush(timeout=60)
+            report.seconds = self._clock() - started
+            if progress is not None:
+                progress(report)
+        if report.failed:
+            raise DriftlineError(
+                f"{report.failed} sends to Kafka failed (of {report.records + report.labels + report.bad_records}); "
+                f"first errors: {report.errors}"
+            )
+        return report
+
+    def close(self) -> None:
+        self._producer.close(timeout=30)

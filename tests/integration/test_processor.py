@@ -1,0 +1,241 @@
+"""The processor on the real stack: every record scored once (equal to offline scoring), dead letters with reasons,
+kill -9 and Redis outages without loss, two workers sharing the partitions."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import redis
+
+from driftline.bundle import ModelBundle
+from driftline.records import Reason
+from driftline.registry import Registry
+from driftline.settings import KafkaSettings, Settings
+from driftline.sources import AgrawalSource
+from driftline.topics import Topics
+from driftline.validation import Validator
+from producers.bad_records import bad_corpus
+from producers.producer import ProduceOptions, RecordProducer, kafka_producer
+from tests.kafka_reading import read_topic
+from tests.processes import WorkerProcess, free_port, settings_env
+from tests.waiting import wait_for
+
+
+@dataclass
+class Pipeline:
+    """A test's own corner of the stack: topics, Redis keys, metrics ports; workers to start."""
+
+    kafka: KafkaSettings
+    topics: Topics
+    key_prefix: str
+    registry: Registry
+    redis: redis.Redis
+    tmp: Path
+    redis_url: str
+    workers: list[WorkerProcess]
+
+    def env(self) -> dict[str, str]:
+        return settings_env(
+            kafka={"topic_prefix": self.kafka.topic_prefix},
+            redis={"key_prefix": self.key_prefix, "url": self.redis_url},
+            registry={"root": self.registry.root, "model_name": self.registry.model},
+            stack={"data_dir": self.tmp / "stack"},
+            processor={"batch_max": 500, "model_reconcile_seconds": 5},
+        )
+
+    def worker(self, index: int = 0) -> WorkerProcess:
+        port = free_port()
+        env = {**self.env(), **settings_env(processor={"metrics_port_base": port - index})}
+        worker = WorkerProcess(env, index, self.tmp, port).start()
+        self.workers.append(worker)
+        return worker
+
+    def produce(self, source: AgrawalSource, count: int, **options: object) -> None:
+        producer = RecordProducer(self.kafka)
+        try:
+            producer.run(source, ProduceOptions(count=count, **options))  # type: ignore[arg-type]
+        finally:
+            producer.close()
+
+    def stored(self, ids: list[str]) -> list[dict[str, object] | None]:
+        out: list[dict[str, object] | None] = []
+        for i in range(0, len(ids), 5000):
+            chunk = self.redis.mget([f"{self.key_prefix}pred:{x}" for x in ids[i : i + 5000]])
+            out.extend(orjson.loads(v) if v is not None else None for v in chunk)
+        return out
+
+    def wait_all_scored(self, ids: list[str], timeout: float = 180) -> list[dict[str, object]]:
+        def done() -> bool:
+            for w in self.workers:
+                assert w.alive() or w.process is None or w.process.returncode in (-9, 0), w.log()
+            return all(d is not None for d in self.stored(ids))
+
+        wait_for(done, timeout=timeout, interval=1.0, message=f"{len(ids)} predictions in Redis")
+        return [d for d in self.stored(ids) if d is not None]
+
+
+@pytest.fixture
+def pipeline(kafka_settings: KafkaSettings, topics: Topics, serving_registry: Registry, redis_client: redis.Redis,
+             settings: Settings, unique: str, tmp_path: Path) -> Iterator[Pipeline]:  # fmt: skip
+    p = Pipeline(kafka_settings, topics, f"test-{unique}:", serving_registry, redis_client, tmp_path,
+                 settings.redis.url, [])  # fmt: skip
+    yield p
+    for worker in p.workers:
+        worker.stop()
+    keys = list(redis_client.scan_iter(f"{p.key_prefix}*", count=10_000))
+    for i in range(0, len(keys), 10_000):
+        redis_client.delete(*keys[i : i + 10_000])
+
+
+def _ids(source: AgrawalSource, n: int) -> list[str]:
+    return [r.record["id"] for r in source.take(n)]
+
+
+def test_every_record_scored_once_and_equal_to_offline_scoring(pipeline: Pipeline, serving_registry: Registry) -> None:
+    source = AgrawalSource(seed=101)
+    n = 20_000
+    worker = pipeline.worker()
+    pipeline.produce(source, n)
+    documents = pipeline.wait_all_scored(_ids(source, n))
+
+    bundle = ModelBundle.load_production(serving_registry)
+    batch, rejections = Validator(bundle.contract).validate_objects(r.record for r in source.take(n))
+    assert not rejections
+    offline = bundle.predict(batch.columns)
+    streamed = np.array([d["score"] for d in documents])
+    assert [d["id"] for d in documents] == batch.ids
+    np.testing.assert_array_equal(streamed, offline.scores)  # the stream adds no skew, to the bit
+    assert [d["label"] for d in documents] == offline.labels
+    assert {d["version"] for d in documents} == {bundle.version}
+    assert {d["fingerprint"] for d in documents} == {bundle.fingerprint}
+    wait_for(lambda: worker.metric("driftline_records_total", outcome="scored") >= n, timeout=30,
+             message="records_total{scored} on /metrics")  # fmt: skip
+    assert worker.metric("driftline_model_info", model=bundle.model_name, version=str(bundle.version),
+                         fingerprint=bundle.fingerprint) == 1  # fmt: skip
+    # labels were sent at once: every one is joined with its prediction (some after the grace wait)
+    wait_for(lambda: worker.metric("driftline_labels_total", outcome="matched") >= n, timeout=60,
+             message="every label matched")  # fmt: skip
+    accuracy = worker.metric("driftline_labeled_accuracy", version=str(bundle.version))
+    assert 0.7 < accuracy <= 1.0
+
+
+def test_bad_records_go_to_the_dead_letter_topic_with_their_reason(pipeline: Pipeline) -> None:
+    source = AgrawalSource(seed=102)
+    corpus = bad_corpus(source.contract, tag="dl")
+    good = source.take(300)
+    producer = kafka_producer(pipeline.kafka)
+    for i, item in enumerate(good):
+        producer.send(pipeline.topics.records, key=item.record["id"].encode(), value=orjson.dumps(item.record))
+        if i % 20 == 0 and i // 20 < len(corpus):
+            key, payload, _ = corpus[i // 20]
+            producer.send(pipeline.topics.records, key=key, value=payload)
+    producer.flush(timeout=30)
+    producer.close()
+    worker = pipeline.worker()
+    pipeline.wait_all_scored([g.record["id"] for g in good])
+
+    letters = read_topic(pipeline.kafka, pipeline.topics.dead_letter, expect=len(corpus), timeout=60)
+    expected = {payload: reason for _, payload, reason in corpus}
+    seen = {}
+    for message in letters:
+        headers = {k: v.decode() for k, v in message.headers}
+        assert message.value in expected, message.value[:80]
+        seen[message.value] = headers["dl.reason"]
+        assert headers["dl.topic"] == pipeline.topics.records
+        assert int(headers["dl.offset"]) >= 0 and int(headers["dl.partition"]) >= 0
+        assert headers["dl.error"]
+    assert seen == {payload: reason.value for payload, reason in expected.items()}
+    by_reason = Counter(reason.value for reason in expected.values())
+    for reason in Reason:
+        assert worker.metric("driftline_dead_letters_total", reason=reason.value) == by_reason.get(reason.value, 0)
+    assert worker.metric("driftline_records_total", outcome="dead_letter") == len(corpus)
+
+
+def test_kill_9_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
+    source = AgrawalSource(seed=103)
+    n = 20_000
+    ids = _ids(source, n)
+    pipeline.produce(source, n)
+    first = pipeline.worker()
+    wait_for(lambda: first.metric("driftline_records_total", outcome="scored") >= 3000, timeout=120, interval=0.2,
+             message="the first worker has scored part of the stream")  # fmt: skip
+    first.kill()
+    assert sum(d is not None for d in pipeline.stored(ids)) < n, "the worker finished before it was killed"
+    pipeline.worker()
+    documents = pipeline.wait_all_scored(ids)
+    assert len({d["id"] for d in documents}) == n
+
+
+def test_redis_outage_mid_stream_loses_nothing(pipeline: Pipeline, tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "redis"
+    data.mkdir()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
+               "--appendonly", "yes", "--appendfsync", "always"]  # fmt: skip
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: _pings(port), timeout=20, message="test redis up")
+        return proc
+
+    server = start()
+    own = redis.Redis(port=port)
+    pipeline.redis, pipeline.redis_url = own, f"redis://127.0.0.1:{port}/0"
+    try:
+        source = AgrawalSource(seed=104)
+        n = 20_000
+        ids = _ids(source, n)
+        worker = pipeline.worker()
+        worker.wait_serving()
+        pipeline.produce(source, 5000)
+        wait_for(lambda: sum(d is not None for d in pipeline.stored(ids[:5000])) == 5000, timeout=120,
+                 message="first 5,000 written")  # fmt: skip
+        server.terminate()
+        server.wait(timeout=30)
+        producer = RecordProducer(pipeline.kafka)
+        producer.run(source, ProduceOptions(count=n))  # all 20,000 again: the first 5,000 re-scored, same ids
+        producer.close()
+        wait_for(lambda: worker.metric("driftline_redis_retries_total") >= 2, timeout=60,
+                 message="the worker retrying Redis")  # fmt: skip
+        time.sleep(0)  # Redis stays down while the worker retries (the condition above waited for it)
+        server = start()
+        pipeline.wait_all_scored(ids)
+        assert worker.alive()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        own.close()
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_two_workers_share_the_partitions(pipeline: Pipeline) -> None:
+    source = AgrawalSource(seed=105)
+    n = 20_000
+    workers = [pipeline.worker(0), pipeline.worker(1)]
+    for w in workers:
+        w.wait_serving()
+    wait_for(lambda: [_assigned(w) for w in workers] in ([3.0, 3.0],), timeout=90, interval=0.5,
+             message="the 6 partitions split 3 and 3")  # fmt: skip
+    pipeline.produce(source, n)
+    pipeline.wait_all_scored(_ids(source, n))
+    scored = [w.metric("driftline_records_total", outcome="scored") for w in workers]
+    assert all(s > 0 for s in scored), f"one worker scored nothing: {scored}"
+    assert sum(scored) >= n
+
+
+def _assigned(worker: WorkerProcess) -> float:
+    return worker.metric("driftline_assigned_partitions", topic=worker.env["DRIFTLINE_KAFKA__TOPIC_PREFIX"] + "records")

@@ -1,0 +1,33 @@
+"""Reading a whole topic back in tests (with a fresh consumer group, from the beginning)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from driftline.settings import KafkaSettings
+
+
+def read_topic(kafka: KafkaSettings, topic: str, *, expect: int, timeout: float = 60) -> list[Any]:
+    """Every message of ``topic`` until ``expect`` have arrived; fails with what was seen at the deadline."""
+    consumer = KafkaConsumer(
+        topic,
+        group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+        **kafka.client_options(),
+    )
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < expect and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                messages.extend(batch)
+    finally:
+        consumer.close()
+    assert len(messages) >= expect, f"read {len(messages)} of {expect} expected messages from {topic}"
+    return messages

@@ -1,0 +1,101 @@
+"""Real worker processes for tests: started with a test's own settings (as environment), stopped for sure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_env(**sections: dict[str, object]) -> dict[str, str]:
+    """``settings_env(kafka={"topic_prefix": "x."})`` → ``{"DRIFTLINE_KAFKA__TOPIC_PREFIX": "x."}``."""
+    return {
+        f"DRIFTLINE_{section.upper()}__{key.upper()}": str(value)
+        for section, values in sections.items()
+        for key, value in values.items()
+    }
+
+
+class WorkerProcess:
+    """``python -m processors worker --index I`` with the given DRIFTLINE_* environment."""
+
+    def __init__(self, env: dict[str, str], index: int, log_dir: Path, metrics_port: int) -> None:
+        self.env = env
+        self.index = index
+        self.log_path = log_dir / f"worker-{index}.log"
+        self.metrics_port = metrics_port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "processors", "worker", "--index", str(self.index)],
+                cwd=ROOT, env={**clean, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self, tail: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except FileNotFoundError:
+            return ""
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Samples of /metrics as {(name, sorted labels): value}; empty if the page does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return {}
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def wait_serving(self, timeout: float = 120) -> None:
+        def serving() -> bool:
+            assert self.alive(), f"worker {self.index} died:\n{self.log()}"
+            return any(name == "driftline_model_info" for name, _ in self.metrics())
+
+        wait_for(serving, timeout=timeout, interval=0.5, message=f"worker {self.index} serving a model")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 60) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode

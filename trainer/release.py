@@ -1,0 +1,185 @@
+"""Release a candidate: write its artifacts, register them, prove the version loads, then (maybe) promote.
+
+Order matters (DESIGN section 7, step 1): the version is written atomically by the registry, then loaded back
+exactly as a processor would (hashes verified, Keras ``safe_mode=True``, warm-up on the reference sample) and
+compared with the in-memory model; only then may the ``production`` alias move. A version that fails the check
+stays registered but is never promoted, and the error says why.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import platform
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from driftline.bundle import ModelBundle
+from driftline.errors import IntegrityError
+from driftline.registry import PRODUCTION, Registry
+from trainer.curves import plot_curves
+from trainer.training import Candidate
+
+__all__ = ["CURVES_FILE", "TRAINING_FILE", "register_candidate", "training_record"]
+
+logger = logging.getLogger(__name__)
+
+TRAINING_FILE = "training.json"
+CURVES_FILE = "curves.png"
+_PARITY_ATOL = 1e-5
+_LIBRARIES = ("driftline", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "matplotlib")
+
+
+def register_candidate(
+    registry: Registry,
+    candidate: Candidate,
+    *,
+    source_description: str,
+    promote: bool | None = None,
+) -> int:
+    """Register ``candidate`` as a new version of ``registry``'s model and return its number.
+
+    ``promote``: True moves ``production`` to it, False leaves aliases alone, None (default) promotes only when
+    there is no production version yet. Raises IntegrityError (the version stays, unpromoted) when the
+    registered version does not load back or scores differently from the candidate.
+    """
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="driftline-release-") as tmp:
+        files = _write_artifacts(Path(tmp), candidate, source_description)
+        metadata = {
+            "source": source_description,
+            "contract": candidate.contract.name,
+            "task": candidate.contract.label.task.value,
+            "preprocessing_fingerprint": candidate.preprocessor.fingerprint,
+            "profile_fingerprint": candidate.profile.fingerprint,
+            "trained_at": _iso(candidate.finished_at),
+            "test_accuracy": _finite_or_none(candidate.metrics["accuracy"]),
+        }
+        version = registry.register(files, metadata=metadata)
+    verify_release(registry, version, candidate)
+    if promote is None:
+        promote = registry.alias(PRODUCTION) is None
+    if promote:
+        registry.promote(version)
+    logger.info(
+        "released model=%s model_version=%d promoted=%s seconds=%.2f",
+        registry.model, version, promote, time.perf_counter() - t0,
+    )  # fmt: skip
+    return version
+
+
+def verify_release(registry: Registry, version: int, candidate: Candidate) -> ModelBundle:
+    """Load ``version`` as a processor would (hashes, safe mode, warm-up) and check that it scores the
+    reference sample like the in-memory candidate; IntegrityError otherwise."""
+    bundle = ModelBundle.load(registry, version)
+    sample = candidate.profile.sample_columns()
+    loaded = bundle.predict(sample).scores
+    expected = candidate.scorer(candidate.preprocessor.transform(sample))
+    if loaded.shape != expected.shape or not np.allclose(loaded, expected, atol=_PARITY_ATOL, rtol=0.0):
+        worst = float(np.max(np.abs(loaded - expected))) if loaded.shape == expected.shape else math.inf
+        raise IntegrityError(
+            f"version {version}: the registered model scores the reference sample differently from the trained "
+            f"one (max difference {worst:.3g}, expected <= {_PARITY_ATOL}); it will not be promoted"
+        )
+    logger.info("verified model=%s model_version=%d rows=%d", registry.model, version, len(loaded))
+    return bundle
+
+
+def training_record(candidate: Candidate, source_description: str) -> dict[str, Any]:
+    """The content of ``training.json``: how the candidate was made, enough to reproduce it."""
+    config = candidate.config
+    return {
+        "source": source_description,
+        "contract": candidate.contract.name,
+        "task": candidate.contract.label.task.value,
+        "classes": list(candidate.contract.label.classes),
+        "config": config.model_dump(mode="json"),
+        "seeds": {"split": config.seed, "keras": config.seed, "profile_sample": config.seed},
+        "rows": candidate.rows,
+        "split_stratified": candidate.split.stratified,
+        "class_weight": None
+        if candidate.class_weight is None
+        else {str(k): v for k, v in candidate.class_weight.items()},
+        "input_width": candidate.preprocessor.width,
+        "feature_names_out": list(candidate.preprocessor.feature_names_out),
+        "epochs_run": candidate.epochs_run,
+        "best_epoch": candidate.best_epoch,
+        "stopped_early": candidate.stopped_early,
+        "history": candidate.history,
+        "durations_seconds": candidate.timings,
+        "started_at": _iso(candidate.started_at),
+        "finished_at": _iso(candidate.finished_at),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": {name: v for name in _LIBRARIES if (v := _version_of(name)) is not None},
+    }
+
+
+def _write_artifacts(directory: Path, candidate: Candidate, source_description: str) -> dict[str, Path]:
+    files = {
+        "model.keras": directory / "model.keras",
+        "preprocessing.json": directory / "preprocessing.json",
+        "profile.json": directory / "profile.json",
+        "contract.yaml": directory / "contract.yaml",
+        "metrics.json": directory / "metrics.json",
+        TRAINING_FILE: directory / TRAINING_FILE,
+        CURVES_FILE: directory / CURVES_FILE,
+    }
+    candidate.model.save(files["model.keras"])
+    candidate.preprocessor.save(files["preprocessing.json"])
+    candidate.profile.save(files["profile.json"])
+    candidate.contract.to_yaml(files["contract.yaml"])
+    metrics = {
+        **candidate.metrics,
+        "evaluated_on": "test",
+        "split_rows": {k: candidate.rows[k] for k in ("train", "validation", "test")},
+    }
+    _write_json(files["metrics.json"], metrics)
+    _write_json(files[TRAINING_FILE], training_record(candidate, source_description))
+    plot_curves(
+        candidate.history,
+        files[CURVES_FILE],
+        title=f"{candidate.contract.name}: {source_description}",
+        best_epoch=candidate.best_epoch,
+    )
+    return files
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Indented JSON with sorted keys; non-finite floats (an undefined AUC) become null."""
+    path.write_bytes(orjson.dumps(_jsonable(data), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return _finite_or_none(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
