@@ -67,10 +67,9 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     sink = RedisSink(client, settings.redis, on_retry=lambda exc: metrics.redis_retries.inc())
     labels = LabelJoin(client, settings.redis, metrics)
     p = settings.processor
-    app = faust.App(
-        f"{settings.kafka.topic_prefix}processor",
-        **faust_options(settings, worker_index),
-    )
+    options = faust_options(settings, worker_index)
+    Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
+    app = faust.App(f"{settings.kafka.topic_prefix}processor", **options)
     records_topic = app.topic(topics.records, key_type=bytes, value_type=bytes)
     labels_topic = app.topic(topics.labels, key_type=bytes, value_type=bytes)
     processor = Processor(app, settings, worker_index, metrics, slot, sink, labels, topics)
@@ -141,7 +140,7 @@ async def process_batch(processor: Processor, messages: list[Incoming]) -> bool:
     m = processor.metrics
     producer = processor.app.producer
     pending = [await _dead_letter(processor, messages[r.index], r) for r in result.rejections]
-    if not await processor.sink.write(result.ids, result.documents, stopping=lambda: processor.app.should_stop):
+    if not await processor.sink.write(result.ids, result.documents, stopping=lambda: bool(processor.app.should_stop)):
         return False
     written_ms = time.time() * 1000.0
     for record_id, document in zip(result.ids, result.documents, strict=True):
@@ -195,7 +194,3 @@ def _publish_drift(m: ProcessorMetrics, window: Any) -> None:
     for name, value in snapshot.unknown_ratio.items():
         m.feature_unknown_ratio.labels(feature=name).set(value)
     m.prediction_drift_psi.set(snapshot.prediction_psi)
-
-
-def data_dir(settings: Settings, worker_index: int) -> Path:
-    return settings.stack.data_dir.parent / "processor" / f"worker-{worker_index}"

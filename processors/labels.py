@@ -6,6 +6,7 @@ and is looked up again before it is counted as unmatched.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from driftline.settings import RedisSettings
 from processors.metrics import ProcessorMetrics
@@ -86,8 +88,24 @@ class LabelJoin:
         self._clock = clock
         self._pending: deque[tuple[float, LabelEvent]] = deque()
 
-    async def handle(self, raws: Sequence[bytes]) -> None:
-        """Join one batch of label events (plus any earlier ones still waiting) with Redis, in one MGET."""
+    async def _mget(self, keys: list[str], stopping: Callable[[], bool]) -> list[bytes | None] | None:
+        backoff = 0.05
+        while True:
+            try:
+                return list(await self.client.mget(keys))
+            except (RedisError, OSError) as exc:
+                self.metrics.redis_retries.inc()
+                if stopping():
+                    return None
+                logger.warning("redis lookup of %d labels failed (%s); retrying in %.2fs", len(keys), exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def handle(self, raws: Sequence[bytes], *, stopping: Callable[[], bool] = lambda: False) -> bool:
+        """Join one batch of label events (plus any earlier ones still waiting) with Redis, in one MGET.
+
+        Waits for Redis when it is down; False only if asked to stop first (the batch must then not be acked).
+        """
         now = self._clock()
         events = []
         for raw in raws:
@@ -99,9 +117,12 @@ class LabelJoin:
         events.extend(self._pending)
         self._pending.clear()
         if not events:
-            return
+            return True
         keys = [prediction_key(self.settings, e.id) for _, e in events]
-        stored = await self.client.mget(keys)
+        stored = await self._mget(keys, stopping)
+        if stored is None:
+            self._pending.extend(events)
+            return False
         touched: set[int] = set()
         for (deadline, event), document in zip(events, stored, strict=True):
             if document is None:
@@ -119,6 +140,7 @@ class LabelJoin:
             value = self.accuracy.accuracy(version)
             if value is not None:
                 self.metrics.labeled_accuracy.labels(version=str(version)).set(value)
+        return True
 
     @property
     def pending(self) -> int:

@@ -76,6 +76,8 @@ class ModelSlot:
                 logger.error("model version=%s refused, keeping version=%s: %s", version, self.version, exc)
                 return False
             self._pending = step
+            if self._step is None:
+                self.current()  # the first model: no batch in flight to wait for
             self._ready.set()
             logger.info("model version=%s fingerprint=%s loaded; swapping in at the next batch", version,
                         bundle.fingerprint[:12])  # fmt: skip

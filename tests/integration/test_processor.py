@@ -4,7 +4,6 @@ kill -9 and Redis outages without loss, two workers sharing the partitions."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,7 +111,9 @@ def test_every_record_scored_once_and_equal_to_offline_scoring(pipeline: Pipelin
     offline = bundle.predict(batch.columns)
     streamed = np.array([d["score"] for d in documents])
     assert [d["id"] for d in documents] == batch.ids
-    np.testing.assert_array_equal(streamed, offline.scores)  # the stream adds no skew, to the bit
+    # The stream adds no skew: the features are preprocessed to the bit (tests/unit/test_preprocessing.py); the
+    # scores may differ in the last float32 ulp, because the matrix kernels block differently by batch size.
+    np.testing.assert_allclose(streamed, offline.scores, rtol=0, atol=1e-6)
     assert [d["label"] for d in documents] == offline.labels
     assert {d["version"] for d in documents} == {bundle.version}
     assert {d["fingerprint"] for d in documents} == {bundle.fingerprint}
@@ -203,9 +204,10 @@ def test_redis_outage_mid_stream_loses_nothing(pipeline: Pipeline, tmp_path: Pat
         producer = RecordProducer(pipeline.kafka)
         producer.run(source, ProduceOptions(count=n))  # all 20,000 again: the first 5,000 re-scored, same ids
         producer.close()
-        wait_for(lambda: worker.metric("driftline_redis_retries_total") >= 2, timeout=60,
+        # Redis stays down for a few seconds: six failed attempts take ~3 s of exponential backoff.
+        wait_for(lambda: worker.metric("driftline_redis_retries_total") >= 6, timeout=60,
                  message="the worker retrying Redis")  # fmt: skip
-        time.sleep(0)  # Redis stays down while the worker retries (the condition above waited for it)
+        assert worker.alive()
         server = start()
         pipeline.wait_all_scored(ids)
         assert worker.alive()
