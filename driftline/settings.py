@@ -85,6 +85,7 @@ class RegistrySettings(_Section):
 class ProcessorSettings(_Section):
     """The faust worker: micro-batching, metrics, drift windows."""
 
+    group_id: str | None = Field(None, description="consumer group (faust app id); default '<topic prefix>processor'")
     batch_max: int = Field(1000, ge=1, description="most records in one micro-batch")
     batch_within_seconds: float = Field(0.05, gt=0, description="longest wait to fill a micro-batch")
     metrics_host: str = Field("127.0.0.1", description="address the workers' /metrics server binds")

@@ -1,9 +1,10 @@
 """The processor's composition root: ``create_app(settings, worker_index)`` builds one faust worker.
 
-Per micro-batch (``stream.take_events``): validate, dead-letter the rejections, score the rest with the model
-slot's current version, write Redis (one pipeline), send to the predictions topic, update drift and metrics.
-faust acknowledges a batch when the agent body returns, so the body returns only once the batch is in Redis and
-every send is acknowledged by Kafka; anything else ends the process without acknowledging (at-least-once).
+Per micro-batch: validate, dead-letter the rejections, score the rest with the model slot's current version,
+write Redis (one pipeline), send to the predictions topic, update drift and metrics, and only then commit the
+batch's offsets (at-least-once). Records and labels arrive through group-managed aiokafka batch consumers inside
+the faust app (see processors/batch_consumer.py for why not faust's per-event agents); faust runs the worker, its
+timers, its producer and the web server that serves ``/metrics``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
+import orjson
 from aiohttp.web import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -24,6 +28,7 @@ from driftline.kafka_admin import ensure_topics
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
+from processors.batch_consumer import BatchConsumer
 from processors.faust_config import faust_options
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
@@ -33,12 +38,11 @@ from processors.scoring_step import Incoming, StepResult
 
 logger = logging.getLogger(__name__)
 
-EXIT_UNEXPECTED = 70  # an unexpected error: the batch was not acknowledged; a supervisor restarts the worker
-EXIT_UNWRITTEN = 75  # stopped while a batch could not be written; it will be consumed again
+EXIT_UNEXPECTED = 70  # an unexpected error: the batch was not committed; a supervisor restarts the worker
 
 
 def hard_exit(code: int, why: str) -> None:
-    """Leave at once, without acknowledging or committing the batch in hand (faust would ack it on the way out)."""
+    """Leave at once and non-zero, so that a supervisor restarts the worker; nothing uncommitted is lost."""
     logger.critical("exiting with code %d: %s", code, why)
     logging.shutdown()
     os._exit(code)
@@ -69,10 +73,20 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     p = settings.processor
     options = faust_options(settings, worker_index)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
-    app = faust.App(f"{settings.kafka.topic_prefix}processor", **options)
-    records_topic = app.topic(topics.records, key_type=bytes, value_type=bytes)
-    labels_topic = app.topic(topics.labels, key_type=bytes, value_type=bytes)
+    group = p.group_id or f"{settings.kafka.topic_prefix}processor"
+    # Every worker has a faust group of its own, so its model-updates agent hears every update (a broadcast).
+    app = faust.App(f"{group}.updates.{socket.gethostname()}.{worker_index}", **options)
     processor = Processor(app, settings, worker_index, metrics, slot, sink, labels, topics)
+
+    def assigned(topic: str, n: int) -> None:
+        metrics.assigned_partitions.labels(topic=topic).set(n)
+
+    def consumer(topic: str, group_id: str, within: float) -> BatchConsumer:
+        return BatchConsumer(settings.kafka, topic, group_id, batch_max=p.batch_max, within_seconds=within,
+                             client_id=f"{group_id}-{worker_index}", on_assignment=assigned)  # fmt: skip
+
+    def stopping() -> bool:
+        return bool(app.should_stop)
 
     @app.task
     async def start_up() -> None:
@@ -86,39 +100,31 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
 
     @app.timer(interval=5.0)
     async def late_labels() -> None:
-        await labels.handle([])
+        await labels.handle([], stopping=stopping)
 
-    @app.agent(records_topic)
-    async def score(stream: faust.StreamT[bytes]) -> None:
+    @app.agent(app.topic(topics.model_updates, key_type=bytes, value_type=bytes))
+    async def model_updates(stream: faust.StreamT[bytes]) -> None:
+        async for value in stream:
+            update = parse_update(value, settings.registry.model_name)
+            if update is not None:
+                logger.info("model update heard: version=%s; following the production alias", update)
+                await slot.reconcile()
+
+    @app.task
+    async def score_records() -> None:
         await slot.wait_ready()
-        async for events in stream.take_events(p.batch_max, within=p.batch_within_seconds):
-            done = False
-            try:
-                done = await process_batch(processor, [_incoming(e) for e in events])
-            except asyncio.CancelledError:
-                if not done:
-                    hard_exit(EXIT_UNWRITTEN, "stopped in the middle of a batch")
-                raise
-            except Exception as exc:
-                logger.exception("unexpected error in a batch of %d records", len(events))
-                hard_exit(EXIT_UNEXPECTED, f"{exc.__class__.__name__}: {exc}")
-            if not done:
-                hard_exit(EXIT_UNWRITTEN, "stopping while Redis was unavailable")
 
-    @app.agent(labels_topic)
-    async def join_labels(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(p.batch_max, within=0.5):
-            try:
-                await labels.handle([e.message.value for e in events])
-            except Exception as exc:
-                logger.exception("unexpected error joining %d labels", len(events))
-                hard_exit(EXIT_UNEXPECTED, f"{exc.__class__.__name__}: {exc}")
+        async def handle(messages: list[Incoming]) -> bool:
+            return await process_batch(processor, messages)
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: Any = None, **kwargs: Any) -> None:
-        current = app.consumer.assignment()
-        for topic in (topics.records, topics.labels):
-            metrics.assigned_partitions.labels(topic=topic).set(sum(1 for tp in current if tp.topic == topic))
+        await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(handle), "records")
+
+    @app.task
+    async def join_labels() -> None:
+        async def handle(messages: list[Incoming]) -> bool:
+            return await labels.handle([m.value for m in messages], stopping=stopping)
+
+        await _guarded(consumer(topics.labels, f"{group}.labels", 0.5).run(handle), "labels")
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Response:
@@ -127,9 +133,26 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     return processor
 
 
-def _incoming(event: Any) -> Incoming:
-    m = event.message
-    return Incoming(key=m.key, value=m.value, topic=m.topic, partition=m.partition, offset=m.offset)
+def parse_update(raw: bytes, model: str) -> int | None:
+    """The version named by a model-updates message for ``model``; None for another model or a bad message."""
+    try:
+        data = orjson.loads(raw)
+        if data.get("model") == model:
+            return int(data["version"])
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        logger.warning("ignoring a malformed model update: %r", raw[:200])
+    return None
+
+
+async def _guarded(loop: Awaitable[None], what: str) -> None:
+    """Run a consume loop; an unexpected error ends the worker non-zero (its batch was not committed)."""
+    try:
+        await loop
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.exception("unexpected error consuming %s", what)
+        hard_exit(EXIT_UNEXPECTED, f"{exc.__class__.__name__}: {exc}")
 
 
 async def process_batch(processor: Processor, messages: list[Incoming]) -> bool:

@@ -40,7 +40,8 @@ def faust_options(settings: Settings, worker_index: int) -> dict[str, Any]:
         "topic_disable_leader": True,
         "autodiscover": False,
         "datadir": str(settings.stack.data_dir.parent / "processor" / f"worker-{worker_index}"),
-        "consumer_auto_offset_reset": "earliest",
+        # faust consumes only model updates; a new worker learns the current model from the alias on start.
+        "consumer_auto_offset_reset": "latest",
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 3.0,
         "broker_commit_interval": 1.0,
