@@ -123,6 +123,32 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _process(args: argparse.Namespace, settings: Settings) -> int:
+    if args.workers == 1 and args.index is not None:
+        from processors.worker import run_worker
+
+        run_worker(settings, args.index)
+        return 0
+    from processors.supervisor import Supervisor
+
+    return Supervisor(args.workers).run()
+
+
+def _trainer_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from trainer.app import serve
+
+    serve(settings)
+    return 0
+
+
+def _retrain(args: argparse.Namespace, settings: Settings) -> int:
+    from trainer.app import build_retrain, registry_of
+
+    result = build_retrain(settings, registry_of(settings))(args.reason)
+    print(f"retrain {result.outcome}: {result.reason} ({result.rows:,} recent labeled rows, {result.seconds:.0f}s)")
+    return 0 if result.outcome in ("promoted", "rejected", "skipped") else 1
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print(
         "driftline demo: the streaming pipeline is not built yet.\n"
@@ -169,6 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="keep the source's event time (default: stamp the send time)")
     produce.add_argument("-q", "--quiet", action="store_true")
     produce.set_defaults(handler=_produce)
+
+    process = commands.add_parser("process", help="run processor workers (one consumer group)")
+    process.add_argument("-w", "--workers", type=int, default=1, help="worker processes (restarted if they crash)")
+    process.add_argument("--index", type=int, help="run a single worker with this index, in this process")
+    process.set_defaults(handler=_process)
+
+    trainer = commands.add_parser("trainer", help="the retrain service")
+    trainer_commands = trainer.add_subparsers(dest="trainer_command", required=True)
+    serve = trainer_commands.add_parser("serve", help="serve /alerts, /status, /metrics, /healthz")
+    serve.set_defaults(handler=_trainer_serve)
+
+    retrain = commands.add_parser("retrain", help="retrain on recent labeled data now, as an alert would")
+    retrain.add_argument("--reason", default="requested by hand")
+    retrain.set_defaults(handler=_retrain)
 
     demo = commands.add_parser("demo", help="the whole loop on the built-in scenario")
     demo.set_defaults(handler=_demo)

@@ -107,6 +107,9 @@ class TrainerSettings(_Section):
     cooldown_seconds: float = Field(300.0, ge=0)
     promote_margin: float = Field(0.005, ge=0)
     retrain_window: int = Field(20_000, ge=100, description="most recent labeled records used to retrain")
+    retrain_min_rows: int = Field(2000, ge=50, description="fewer recent labeled records than this: skip")
+    holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="newest share of the recent data for the gate")
+    max_epochs: int = Field(30, ge=1)
     seed: int = 7
 
 

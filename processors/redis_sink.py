@@ -23,8 +23,19 @@ def redis_client(settings: RedisSettings) -> aioredis.Redis:
     return aioredis.Redis.from_url(settings.url, password=password, socket_timeout=5, socket_connect_timeout=5)
 
 
+# One command per batch: SET every key with the same TTL. Packing one command of 2n+1 arguments costs a fraction
+# of packing n pipelined SETs in redis-py, and Redis answers once instead of n times.
+_SET_ALL = """
+local ttl = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i], 'EX', ttl)
+end
+return #KEYS
+"""
+
+
 class RedisSink:
-    """Writes a batch of predictions in one round trip. Never drops: on failure it backs off and tries again."""
+    """Writes a batch of predictions in one command. Never drops: on failure it backs off and tries again."""
 
     def __init__(
         self,
@@ -38,6 +49,7 @@ class RedisSink:
         self.settings = settings
         self._on_retry = on_retry
         self._max_backoff = max_backoff
+        self._set_all = client.register_script(_SET_ALL)
 
     async def write(self, ids: Sequence[str], documents: Sequence[bytes], *, stopping: Callable[[], bool]) -> bool:
         """True once written; False only if asked to stop before Redis came back (the batch is then not acked)."""
@@ -47,10 +59,8 @@ class RedisSink:
         backoff = 0.05
         while True:
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for record_id, document in zip(ids, documents, strict=True):
-                        pipe.set(prediction_key(self.settings, record_id), document, ex=ttl)
-                    await pipe.execute()
+                keys = [prediction_key(self.settings, record_id) for record_id in ids]
+                await self._set_all(keys=keys, args=[*documents, ttl])
                 return True
             except (RedisError, OSError) as exc:
                 self._on_retry(exc)

@@ -1,0 +1,174 @@
+"""The retrain service's rules: strict payloads, bearer token, one retrain at a time, cooldown, dedup, the gate."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import aiohttp
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tests.processes import free_port
+from trainer.metrics import TrainerMetrics
+from trainer.retrain import RetrainResult, gate, split_by_time
+from trainer.service import RetrainScheduler, create_web_app
+from trainer.webhook import PayloadError, parse_payload
+
+TOKEN = "s3cret"
+
+
+def payload(*alerts: dict[str, Any], status: str = "firing") -> dict[str, Any]:
+    return {"version": "4", "status": status, "receiver": "trainer", "groupKey": "{}:{}", "alerts": list(alerts)}
+
+
+def alert(name: str, starts: str = "2026-11-22T03:00:00Z", status: str = "firing", **labels: str) -> dict[str, Any]:
+    return {"status": status, "labels": {"alertname": name, **labels}, "annotations": {}, "startsAt": starts,
+            "fingerprint": f"{name}-{sorted(labels.items())}"}  # fmt: skip
+
+
+def test_payload_parsing() -> None:
+    alerts = parse_payload(payload(alert("DriftlineFeatureDrift", feature="salary"), alert("DriftlineProcessorDown")))
+    assert [a.name for a in alerts] == ["DriftlineFeatureDrift", "DriftlineProcessorDown"]
+    assert [a.asks_for_retrain for a in alerts] == [True, False]
+    resolved = parse_payload(payload(alert("DriftlineFeatureDrift", status="resolved"), status="resolved"))
+    assert not resolved[0].asks_for_retrain
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        [],
+        {**payload(alert("X")), "version": "3"},
+        {**payload(alert("X")), "alerts": []},
+        payload({"status": "firing", "labels": {}, "startsAt": "t"}),
+        payload({"status": "weird", "labels": {"alertname": "X"}, "startsAt": "t"}),
+    ],
+)
+def test_bad_payloads_are_refused(body: Any) -> None:
+    with pytest.raises(PayloadError):
+        parse_payload(body)
+
+
+def test_gate_needs_the_margin() -> None:
+    assert gate({"accuracy": 0.80}, {"accuracy": 0.81}, 0.005)[0]
+    assert not gate({"accuracy": 0.80}, {"accuracy": 0.804}, 0.005)[0]
+    assert not gate({"accuracy": 0.80}, {"accuracy": 0.70}, 0.0)[0]
+
+
+def test_split_by_time_keeps_the_newest_for_holdout() -> None:
+    frame = pd.DataFrame({"t": range(10)})
+    older, newest = split_by_time(frame, 0.2)
+    assert older["t"].tolist() == list(range(8))
+    assert newest["t"].tolist() == [8, 9]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_scheduler_runs_one_at_a_time_with_cooldown_and_dedup() -> None:
+    release = threading.Event()
+    runs: list[str] = []
+
+    def run(reason: str) -> RetrainResult:
+        runs.append(reason)
+        release.wait(10)
+        return RetrainResult("rejected", "fake", rows=10, seconds=0.1)
+
+    clock = FakeClock()
+    metrics = TrainerMetrics(CollectorRegistry())
+    scheduler = RetrainScheduler(run, metrics, cooldown_seconds=60, clock=clock)
+
+    async def scenario() -> None:
+        assert scheduler.request("drift", ["a@1"]) == "started"
+        assert scheduler.request("drift", ["a@1"]) == "duplicate"
+        assert scheduler.request("other", ["b@1"]) == "running"
+        release.set()
+        result = await scheduler.wait_idle()
+        assert result is not None and result.outcome == "rejected"
+        assert scheduler.request("other", ["b@1"]) == "cooldown"
+        clock.now = 61
+        release.clear()
+        assert scheduler.request("other", ["b@1"]) == "started"
+        release.set()
+        await scheduler.wait_idle()
+
+    asyncio.run(scenario())
+    scheduler.close()
+    assert runs == ["drift", "other"]
+    assert metrics.registry.get_sample_value("driftline_retrains_total", {"outcome": "rejected"}) == 2
+
+
+def test_a_crashing_retrain_is_a_failed_outcome_not_a_dead_service() -> None:
+    def run(reason: str) -> RetrainResult:
+        raise RuntimeError("boom")
+
+    metrics = TrainerMetrics(CollectorRegistry())
+    scheduler = RetrainScheduler(run, metrics, cooldown_seconds=0)
+
+    async def scenario() -> RetrainResult | None:
+        scheduler.request("x")
+        return await scheduler.wait_idle()
+
+    result = asyncio.run(scenario())
+    scheduler.close()
+    assert result is not None and result.outcome == "failed" and "boom" in result.reason
+    assert metrics.registry.get_sample_value("driftline_retrains_total", {"outcome": "failed"}) == 1
+
+
+def test_http_alerts_endpoint_checks_token_and_payload() -> None:
+    started: list[str] = []
+
+    def run(reason: str) -> RetrainResult:
+        started.append(reason)
+        return RetrainResult("skipped", "fake")
+
+    metrics = TrainerMetrics(CollectorRegistry())
+    scheduler = RetrainScheduler(run, metrics, cooldown_seconds=0)
+    port = free_port()
+
+    async def scenario() -> None:
+        runner = aiohttp.web.AppRunner(create_web_app(scheduler, TOKEN, lambda: {"production": 1}))
+        await runner.setup()
+        await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        try:
+            async with aiohttp.ClientSession() as http:
+                body = payload(alert("DriftlineFeatureDrift", feature="salary"))
+                async with http.post(f"{url}/alerts", json=body) as r:
+                    assert r.status == 401
+                async with http.post(f"{url}/alerts", json=body, headers={"Authorization": "Bearer nope"}) as r:
+                    assert r.status == 401
+                async with http.post(f"{url}/alerts", data=b"{not json", headers=good) as r:
+                    assert r.status == 400
+                async with http.post(f"{url}/alerts", json={"version": "4"}, headers=good) as r:
+                    assert r.status == 400
+                async with http.post(f"{url}/alerts", json=payload(alert("DriftlineProcessorDown")), headers=good) as r:
+                    assert r.status == 200 and (await r.json())["retrain"] == "not requested"
+                async with http.post(f"{url}/alerts", json=body, headers=good) as r:
+                    assert r.status == 202 and (await r.json())["retrain"] == "started"
+                await scheduler.wait_idle()
+                async with http.get(f"{url}/status") as r:
+                    status = await r.json()
+                    assert status["last"]["outcome"] == "skipped" and status["production"] == 1
+                async with http.get(f"{url}/metrics") as r:
+                    text = await r.text()
+                    assert 'driftline_alerts_received_total{alertname="DriftlineFeatureDrift"} 1.0' in text
+                    assert 'driftline_alerts_received_total{alertname="DriftlineProcessorDown"} 1.0' in text
+                async with http.get(f"{url}/healthz") as r:
+                    assert r.status == 200
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    scheduler.close()
+    assert started == ["DriftlineFeatureDrift:salary"]

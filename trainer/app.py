@@ -1,0 +1,83 @@
+"""The trainer's composition root: the retrain job wired to Kafka, the registry and the update topic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from driftline.contract import Contract
+from driftline.registry import Registry
+from driftline.settings import Settings
+from trainer.metrics import TrainerMetrics
+from trainer.publish import publish_update
+from trainer.recent_data import recent_labeled
+from trainer.release import register_candidate
+from trainer.retrain import RetrainPolicy, RetrainResult, retrain
+from trainer.service import RetrainScheduler, create_web_app
+from trainer.training import Candidate, TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+def registry_of(settings: Settings) -> Registry:
+    return Registry(settings.registry.root, settings.registry.model_name)
+
+
+def build_retrain(settings: Settings, registry: Registry) -> Callable[[str], RetrainResult]:
+    t = settings.trainer
+    policy = RetrainPolicy(
+        margin=t.promote_margin,
+        holdout_fraction=t.holdout_fraction,
+        min_rows=t.retrain_min_rows,
+        config=TrainConfig(seed=t.seed, max_epochs=t.max_epochs),
+    )
+
+    def load_recent(contract: Contract) -> Any:
+        return recent_labeled(settings.kafka, contract, t.retrain_window).frame
+
+    def release(candidate: Candidate, why: str) -> int:
+        version = register_candidate(registry, candidate, source_description=f"retrain: {why}", promote=True)
+        message = publish_update(settings.kafka, registry)
+        logger.info("announced %s", message)
+        return version
+
+    return lambda reason: retrain(registry, load_recent, policy, release=release)
+
+
+async def _serve(settings: Settings) -> None:
+    registry = registry_of(settings)
+    metrics = TrainerMetrics(CollectorRegistry(auto_describe=True))
+    scheduler = RetrainScheduler(build_retrain(settings, registry), metrics,
+                                 cooldown_seconds=settings.trainer.cooldown_seconds)  # fmt: skip
+
+    def production() -> dict[str, Any]:
+        alias = registry.alias("production")
+        return {"model": registry.model, "production": alias.version if alias else None}
+
+    app = create_web_app(scheduler, settings.trainer.webhook_token.get_secret_value(), production)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.trainer.host, settings.trainer.port)
+    await site.start()
+    logger.info("trainer serving on http://%s:%d (/alerts /status /metrics /healthz)", settings.trainer.host,
+                settings.trainer.port)  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        scheduler.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run the trainer service until SIGTERM/SIGINT."""
+    asyncio.run(_serve(settings))

@@ -1,0 +1,22 @@
+"""The trainer's Prometheus metrics (DESIGN section 8), on an injected registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class TrainerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        p = "driftline_"
+        self.alerts_received = Counter(p + "alerts_received", "Alerts received from Alertmanager", ["alertname"],
+                                       registry=registry)  # fmt: skip
+        self.retrains = Counter(p + "retrains", "Retrains, by outcome", ["outcome"], registry=registry)
+        self.retrain_duration = Histogram(
+            p + "retrain_duration_seconds", "Time of one retrain",
+            buckets=(5, 10, 20, 30, 60, 90, 120, 180, 300, 600), registry=registry,
+        )  # fmt: skip
+        self.model_eval = Gauge(p + "model_eval", "Holdout metrics of the models compared at the last retrain",
+                                ["version", "metric"], registry=registry)  # fmt: skip
+        for outcome in ("promoted", "rejected", "failed", "skipped"):
+            self.retrains.labels(outcome=outcome)

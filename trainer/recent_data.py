@@ -1,0 +1,107 @@
+"""The most recent labeled records, read back from Kafka: records joined with their labels by id.
+
+The tail of each partition of both topics is read without a consumer group (nothing is committed, the processors
+are not disturbed); records are validated with the same contract as the stream, and those with a label are kept,
+newest by event time last.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from driftline.contract import Contract
+from driftline.errors import DataError
+from driftline.settings import KafkaSettings
+from driftline.sources.base import LabeledRecord, to_frame
+from driftline.topics import Topics
+from driftline.validation import Validator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecentData:
+    frame: pd.DataFrame  # to_frame layout, sorted by event time (oldest first)
+    records_read: int
+    labels_read: int
+    rejected: int
+
+
+def read_tail(kafka: KafkaSettings, topic: str, per_topic: int, *, timeout_s: float = 60.0) -> list[Any]:
+    """Up to ``per_topic`` of the newest messages of ``topic`` (spread over its partitions)."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **kafka.client_options())
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        if not partitions:
+            raise DataError(f"topic {topic} does not exist or has no partitions")
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        begins = consumer.beginning_offsets(tps)
+        share = max(1, per_topic // len(tps))
+        remaining = {}
+        for tp in tps:
+            start = max(begins[tp], ends[tp] - share)
+            consumer.seek(tp, start)
+            if ends[tp] > start:
+                remaining[tp] = ends[tp]
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            for tp, batch in consumer.poll(timeout_ms=500, max_records=10_000).items():
+                end = remaining.get(tp)
+                if end is None:
+                    continue
+                messages.extend(m for m in batch if m.offset < end)
+                if batch and batch[-1].offset + 1 >= end:
+                    del remaining[tp]
+        if remaining:
+            raise DataError(f"reading the tail of {topic} timed out after {timeout_s:.0f}s")
+        return messages
+    finally:
+        consumer.close()
+
+
+def join_labeled(records: list[bytes], labels: list[bytes], contract: Contract) -> tuple[pd.DataFrame, int]:
+    """Records that have a label, as a training frame sorted by event time; also how many records were invalid."""
+    by_id: dict[str, Any] = {}
+    for raw in labels:
+        try:
+            event = orjson.loads(raw)
+            by_id[str(event["id"])] = event["label"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+    validator = Validator(contract)
+    batch, rejections = validator.validate_batch(records)
+    raw_objects = [orjson.loads(records[i]) for i in batch.index.tolist()]
+    labeled = [
+        LabeledRecord(obj, by_id[rid]) for rid, obj in zip(batch.ids, raw_objects, strict=True) if rid in by_id
+    ]
+    # the same id may have been produced more than once: keep its last occurrence
+    unique = list({r.record[contract.id_field]: r for r in labeled}.values())
+    frame = to_frame(unique, contract) if unique else pd.DataFrame()
+    if len(frame):
+        frame = frame.sort_values(contract.event_time_field, kind="stable").reset_index(drop=True)
+    return frame, len(rejections)
+
+
+def recent_labeled(kafka: KafkaSettings, contract: Contract, window: int) -> RecentData:
+    """About the ``window`` most recent labeled records (labels can lag their records, so more records are read)."""
+    topics = Topics(kafka.topic_prefix)
+    labels = [m.value for m in read_tail(kafka, topics.labels, window)]
+    records = [m.value for m in read_tail(kafka, topics.records, int(window * 1.5))]
+    frame, rejected = join_labeled(records, labels, contract)
+    if len(frame) > window:
+        frame = frame.iloc[-window:].reset_index(drop=True)
+    logger.info("recent data: %d labeled records (read %d records, %d labels, %d invalid)", len(frame),
+                len(records), len(labels), rejected)  # fmt: skip
+    return RecentData(frame=frame, records_read=len(records), labels_read=len(labels), rejected=rejected)
