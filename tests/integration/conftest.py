@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -13,6 +14,7 @@ from driftline.registry import Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.stack import Stack
 from driftline.topics import Topics
+from tests.integration.pipeline import Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +73,16 @@ def serving_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     candidate = fit_candidate(source.frame(8000), source.contract, TrainConfig(max_epochs=8, seed=7))
     register_candidate(registry, candidate, source_description=repr(source), promote=True)
     return registry
+
+
+@pytest.fixture
+def pipeline(kafka_settings: KafkaSettings, topics: Topics, serving_registry: Registry, redis_client: redis.Redis,
+             settings: Settings, unique: str, tmp_path: Path) -> Iterator[Pipeline]:  # fmt: skip
+    p = Pipeline(kafka_settings, topics, f"test-{unique}:", serving_registry, redis_client, tmp_path,
+                 settings.redis.url, [])  # fmt: skip
+    yield p
+    for worker in p.workers:
+        worker.stop()
+    keys = list(redis_client.scan_iter(f"{p.key_prefix}*", count=10_000))
+    for i in range(0, len(keys), 10_000):
+        redis_client.delete(*keys[i : i + 10_000])

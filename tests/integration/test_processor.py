@@ -5,93 +5,23 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import orjson
-import pytest
 import redis
 
 from driftline.bundle import ModelBundle
 from driftline.records import Reason
 from driftline.registry import Registry
-from driftline.settings import KafkaSettings, Settings
 from driftline.sources import AgrawalSource
-from driftline.topics import Topics
 from driftline.validation import Validator
 from producers.bad_records import bad_corpus
 from producers.producer import ProduceOptions, RecordProducer, kafka_producer
+from tests.integration.pipeline import Pipeline
 from tests.kafka_reading import read_topic
-from tests.processes import WorkerProcess, free_port, settings_env
+from tests.processes import WorkerProcess, free_port
 from tests.waiting import wait_for
-
-
-@dataclass
-class Pipeline:
-    """A test's own corner of the stack: topics, Redis keys, metrics ports; workers to start."""
-
-    kafka: KafkaSettings
-    topics: Topics
-    key_prefix: str
-    registry: Registry
-    redis: redis.Redis
-    tmp: Path
-    redis_url: str
-    workers: list[WorkerProcess]
-
-    def env(self) -> dict[str, str]:
-        return settings_env(
-            kafka={"topic_prefix": self.kafka.topic_prefix},
-            redis={"key_prefix": self.key_prefix, "url": self.redis_url},
-            registry={"root": self.registry.root, "model_name": self.registry.model},
-            stack={"data_dir": self.tmp / "stack"},
-            processor={"batch_max": 500, "model_reconcile_seconds": 5},
-        )
-
-    def worker(self, index: int = 0) -> WorkerProcess:
-        port = free_port()
-        env = {**self.env(), **settings_env(processor={"metrics_port_base": port - index})}
-        worker = WorkerProcess(env, index, self.tmp, port).start()
-        self.workers.append(worker)
-        return worker
-
-    def produce(self, source: AgrawalSource, count: int, **options: object) -> None:
-        producer = RecordProducer(self.kafka)
-        try:
-            producer.run(source, ProduceOptions(count=count, **options))  # type: ignore[arg-type]
-        finally:
-            producer.close()
-
-    def stored(self, ids: list[str]) -> list[dict[str, object] | None]:
-        out: list[dict[str, object] | None] = []
-        for i in range(0, len(ids), 5000):
-            chunk = self.redis.mget([f"{self.key_prefix}pred:{x}" for x in ids[i : i + 5000]])
-            out.extend(orjson.loads(v) if v is not None else None for v in chunk)
-        return out
-
-    def wait_all_scored(self, ids: list[str], timeout: float = 180) -> list[dict[str, object]]:
-        def done() -> bool:
-            for w in self.workers:
-                assert w.alive() or w.process is None or w.process.returncode in (-9, 0), w.log()
-            return all(d is not None for d in self.stored(ids))
-
-        wait_for(done, timeout=timeout, interval=1.0, message=f"{len(ids)} predictions in Redis")
-        return [d for d in self.stored(ids) if d is not None]
-
-
-@pytest.fixture
-def pipeline(kafka_settings: KafkaSettings, topics: Topics, serving_registry: Registry, redis_client: redis.Redis,
-             settings: Settings, unique: str, tmp_path: Path) -> Iterator[Pipeline]:  # fmt: skip
-    p = Pipeline(kafka_settings, topics, f"test-{unique}:", serving_registry, redis_client, tmp_path,
-                 settings.redis.url, [])  # fmt: skip
-    yield p
-    for worker in p.workers:
-        worker.stop()
-    keys = list(redis_client.scan_iter(f"{p.key_prefix}*", count=10_000))
-    for i in range(0, len(keys), 10_000):
-        redis_client.delete(*keys[i : i + 10_000])
 
 
 def _ids(source: AgrawalSource, n: int) -> list[str]:

@@ -1,0 +1,119 @@
+"""Hot swap in every worker (DESIGN section 7): announced versions are picked up within seconds, without losing a
+record; versions never go backwards within a partition; a tampered or broken version is refused by every worker."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+
+from driftline.registry import Registry
+from driftline.sources import AgrawalSource
+from producers.producer import ProduceOptions, RecordProducer
+from tests.integration.pipeline import Pipeline
+from tests.kafka_reading import read_topic
+from tests.waiting import wait_for
+from trainer.publish import publish_update
+
+
+@pytest.fixture
+def registry(serving_registry: Registry, tmp_path: Path) -> Registry:
+    """A copy of the session's registry that this test may change."""
+    root = tmp_path / "registry"
+    shutil.copytree(serving_registry.root, root)
+    return Registry(root, serving_registry.model)
+
+
+@pytest.fixture
+def swap_pipeline(pipeline: Pipeline, registry: Registry) -> Pipeline:
+    pipeline.registry = registry
+    return pipeline
+
+
+def new_version(registry: Registry, note: str, *, change: dict[str, bytes] | None = None) -> int:
+    """Register the production version's files again (training.json annotated so the fingerprint differs)."""
+    source = registry.path(registry.alias("production").version)  # type: ignore[union-attr]
+    files: dict[str, Path | bytes] = {p.name: p for p in source.iterdir() if p.name != "manifest.json"}
+    training = orjson.loads((source / "training.json").read_bytes())
+    files["training.json"] = orjson.dumps({**training, "note": note})
+    files.update(change or {})
+    return registry.register(files)
+
+
+def serving_version(pipeline: Pipeline, worker_index: int) -> int | None:
+    for (name, labels), value in pipeline.workers[worker_index].metrics().items():
+        if name == "driftline_model_info" and value == 1:
+            return int(dict(labels)["version"])
+    return None
+
+
+def test_ten_swaps_under_a_steady_stream_lose_nothing(swap_pipeline: Pipeline, registry: Registry) -> None:
+    p = swap_pipeline
+    workers = [p.worker(0), p.worker(1)]
+    for w in workers:
+        w.wait_serving()
+    source = AgrawalSource(seed=201)
+    n = 40_000
+    producer = RecordProducer(p.kafka)
+    stream = threading.Thread(target=producer.run, args=(source, ProduceOptions(count=n, rate=2000)), daemon=True)
+    stream.start()
+    versions = []
+    for i in range(10):
+        version = new_version(registry, f"swap {i}")
+        registry.promote(version)
+        publish_update(p.kafka, registry)
+        wait_for(lambda v=version: all(serving_version(p, k) == v for k in range(2)), timeout=10, interval=0.2,
+                 message=f"both workers serving version {version} within 10 s")  # fmt: skip
+        versions.append(version)
+    stream.join(timeout=120)
+    producer.close()
+    assert not stream.is_alive()
+
+    ids = [r.record["id"] for r in source.take(n)]
+    documents = p.wait_all_scored(ids)
+    assert len(documents) == n
+    assert all(w.alive() for w in workers), "a worker died during the swaps"
+    for w in workers:
+        assert w.metric("driftline_model_swaps_total", outcome="failed") == 0
+    assert sum(w.metric("driftline_model_swaps_total", outcome="succeeded") for w in workers) == 20
+
+    # Within a partition, the versions that scored the records never go backwards.
+    predictions = read_topic(p.kafka, p.topics.predictions, expect=n, timeout=60)
+    by_partition: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for m in predictions:
+        by_partition[m.partition].append((m.offset, orjson.loads(m.value)["version"]))
+    for partition, seen in by_partition.items():
+        order = [v for _, v in sorted(seen)]
+        assert order == sorted(order), f"partition {partition}: versions went backwards"
+    assert {d["version"] for d in documents} <= {1, *versions}
+
+
+def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(
+    swap_pipeline: Pipeline, registry: Registry
+) -> None:
+    p = swap_pipeline
+    workers = [p.worker(0), p.worker(1)]
+    for w in workers:
+        w.wait_serving()
+    serving = serving_version(p, 0)
+
+    tampered = new_version(registry, "to be tampered")
+    registry.promote(tampered)
+    with (registry.path(tampered) / "model.keras").open("r+b") as f:  # altered after release: hash mismatch
+        f.seek(100)
+        f.write(b"\x00\x01\x02\x03")
+    publish_update(p.kafka, registry)
+    wait_for(lambda: all(w.metric("driftline_model_swaps_total", outcome="failed") == 1 for w in workers), timeout=15,
+             message="every worker refused the tampered version")  # fmt: skip
+    assert [serving_version(p, k) for k in range(2)] == [serving, serving]
+
+    # Records keep being scored by the old version.
+    source = AgrawalSource(seed=202)
+    p.produce(source, 2000)
+    documents = p.wait_all_scored([r.record["id"] for r in source.take(2000)])
+    assert {d["version"] for d in documents} == {serving}
+    assert all(w.alive() for w in workers)
