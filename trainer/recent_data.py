@@ -95,9 +95,10 @@ def join_labeled(records: list[bytes], labels: list[bytes], contract: Contract) 
 
 
 def recent_labeled(kafka: KafkaSettings, contract: Contract, window: int) -> RecentData:
-    """About the ``window`` most recent labeled records (labels can lag their records, so more records are read)."""
+    """The ``window`` most recent labeled records. Keys spread unevenly over partitions and labels lag records, so
+    more is read from each partition's tail than the window, and the newest ``window`` by event time are kept."""
     topics = Topics(kafka.topic_prefix)
-    labels = [m.value for m in read_tail(kafka, topics.labels, window)]
+    labels = [m.value for m in read_tail(kafka, topics.labels, int(window * 1.25))]
     records = [m.value for m in read_tail(kafka, topics.records, int(window * 1.5))]
     frame, rejected = join_labeled(records, labels, contract)
     if len(frame) > window:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +87,11 @@ def pipeline(kafka_settings: KafkaSettings, topics: Topics, serving_registry: Re
     keys = list(redis_client.scan_iter(f"{p.key_prefix}*", count=10_000))
     for i in range(0, len(keys), 10_000):
         redis_client.delete(*keys[i : i + 10_000])
+
+
+@pytest.fixture
+def registry(serving_registry: Registry, tmp_path: Path) -> Registry:
+    """A copy of the session's registry that this test may change."""
+    root = tmp_path / "registry"
+    shutil.copytree(serving_registry.root, root)
+    return Registry(root, serving_registry.model)

@@ -3,7 +3,6 @@ record; versions never go backwards within a partition; a tampered or broken ver
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -18,14 +17,6 @@ from tests.integration.pipeline import Pipeline
 from tests.kafka_reading import read_topic
 from tests.waiting import wait_for
 from trainer.publish import publish_update
-
-
-@pytest.fixture
-def registry(serving_registry: Registry, tmp_path: Path) -> Registry:
-    """A copy of the session's registry that this test may change."""
-    root = tmp_path / "registry"
-    shutil.copytree(serving_registry.root, root)
-    return Registry(root, serving_registry.model)
 
 
 @pytest.fixture

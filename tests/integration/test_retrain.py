@@ -1,0 +1,56 @@
+"""The retrain job on real Kafka: recent records joined with their labels, the gate on the newest holdout."""
+
+from __future__ import annotations
+
+import orjson
+
+from driftline.registry import Registry
+from driftline.settings import Settings, TrainerSettings
+from driftline.sources import AgrawalSource
+from tests.integration.pipeline import Pipeline
+from tests.kafka_reading import read_topic
+from trainer.app import build_retrain
+
+
+def _settings(settings: Settings, pipeline: Pipeline, registry: Registry, margin: float) -> Settings:
+    trainer = TrainerSettings(**{**settings.trainer.model_dump(), "promote_margin": margin, "retrain_window": 12_000,
+                                 "max_epochs": 15})  # fmt: skip
+    return settings.model_copy(update={
+        "kafka": pipeline.kafka,
+        "registry": settings.registry.model_copy(update={"root": registry.root}),
+        "trainer": trainer,
+    })  # fmt: skip
+
+
+def test_concept_drift_is_learned_and_the_challenger_promoted_and_announced(
+    pipeline: Pipeline, registry: Registry, settings: Settings
+) -> None:
+    champion = registry.alias("production").version  # type: ignore[union-attr]
+    # The world changed: labels now follow Agrawal function 2 instead of function 1.
+    pipeline.produce(AgrawalSource(seed=301, function=2), 12_000)
+    result = build_retrain(_settings(settings, pipeline, registry, 0.005), registry)("test: concept drift")
+
+    assert result.outcome == "promoted", result
+    assert result.challenger_holdout["accuracy"] > result.champion_holdout["accuracy"] + 0.05
+    assert result.rows == 12_000
+    assert registry.alias("production").version == result.new_version != champion  # type: ignore[union-attr]
+    update = orjson.loads(read_topic(pipeline.kafka, pipeline.topics.model_updates, expect=1)[-1].value)
+    assert update["version"] == result.new_version and update["model"] == registry.model
+    assert update["fingerprint"] == registry.manifest(result.new_version).fingerprint  # type: ignore[arg-type]
+
+
+def test_a_stationary_stream_does_not_replace_the_champion(
+    pipeline: Pipeline, registry: Registry, settings: Settings
+) -> None:
+    before = registry.alias("production").version  # type: ignore[union-attr]
+    pipeline.produce(AgrawalSource(seed=302, function=1), 12_000)
+    result = build_retrain(_settings(settings, pipeline, registry, 0.05), registry)("test: no drift")
+    assert result.outcome == "rejected", result
+    assert registry.alias("production").version == before  # type: ignore[union-attr]
+    assert len(registry.versions()) == 1  # only versions that passed the gate are registered
+
+
+def test_too_little_labeled_data_is_skipped(pipeline: Pipeline, registry: Registry, settings: Settings) -> None:
+    pipeline.produce(AgrawalSource(seed=303), 500)
+    result = build_retrain(_settings(settings, pipeline, registry, 0.005), registry)("test: few labels")
+    assert result.outcome == "skipped" and "500" in result.reason
