@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 DRIFTLINE := $(BIN)/driftline
 PYTEST_ARGS ?=
 
-.PHONY: help venv stack-up stack-down stack-status test test-unit lint demo bench bench-score clean
+.PHONY: help venv stack-up stack-down stack-status test test-unit lint demo bench bench-score bench-stream clean
 
 help:
 	@echo "make demo        run the whole loop on the built-in scenario"
 	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
-	@echo "make bench-score scoring throughput table (bench/results/score.json)"
+	@echo "make bench       bench-score + bench-stream (tables, and JSON under bench/results/)"
 	@echo "make stack-up | stack-down | stack-status"
 	@echo "make lint        ruff + mypy"
 
@@ -55,7 +55,11 @@ demo: venv
 bench-score: venv
 	$(BIN)/python -m bench.score
 
-bench: bench-score
+# End to end on the local stack (starts it if needed): drain rates, latency at fixed rates, memory after a soak.
+bench-stream: venv
+	$(BIN)/python -m bench.stream
+
+bench: bench-score bench-stream
 
 clean:
 	rm -rf $(VENV) .driftline .pytest_cache

@@ -150,12 +150,13 @@ def _retrain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    print(
-        "driftline demo: the streaming pipeline is not built yet.\n"
-        "What works today: `driftline stack up|status|down`, `driftline topics create`.\n"
-        "The demo will train a model, stream the Agrawal scenario with drift, retrain and hot-swap."
-    )
-    return 2
+    from rich.console import Console
+
+    from driftline.demo import Demo, DemoOptions
+
+    options = DemoOptions(rate=args.rate, stationary_seconds=args.stationary, timeout_seconds=args.timeout,
+                          drift=args.drift_kind, workers=args.workers, keep_stack=args.keep_stack)  # fmt: skip
+    return Demo(settings, options, Console()).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,7 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--reason", default="requested by hand")
     retrain.set_defaults(handler=_retrain)
 
-    demo = commands.add_parser("demo", help="the whole loop on the built-in scenario")
+    demo = commands.add_parser("demo", help="the whole loop on the built-in scenario, watched live")
+    demo.add_argument("--rate", type=float, default=2000.0, help="records per second")
+    demo.add_argument("--stationary", type=float, default=90.0, help="seconds of stationary stream before drift")
+    demo.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    demo.add_argument("--drift-kind", default="covariate:salary:scale=1.8;concept:function=2",
+                      help="drift specs switched on after --stationary seconds (without @START)")
+    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
     demo.set_defaults(handler=_demo)
     return parser
 

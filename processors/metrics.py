@@ -59,6 +59,12 @@ class ProcessorMetrics:
         for outcome in ("succeeded", "failed"):
             self.model_swaps.labels(outcome=outcome)
 
+    def clear_drift(self) -> None:
+        for gauge in (self.feature_drift_psi, self.feature_missing_ratio, self.feature_unknown_ratio):
+            gauge.clear()
+        self.prediction_drift_psi.set(0)
+        self.drift_window_records.set(0)
+
     def set_model(self, model: str, version: int, fingerprint: str) -> None:
         """model_info shows exactly one series: the version serving now."""
         self.model_info.clear()

@@ -101,6 +101,7 @@ class ModelSlot:
             self._window = DriftWindow(bundle.profile, size=self.settings.drift_window,
                                        min_records=self.settings.drift_min_records)  # fmt: skip
             self.metrics.set_model(bundle.model_name, bundle.version, bundle.fingerprint)
+            self.metrics.clear_drift()  # the new model's window starts empty; old PSI values must not linger
             if previous is not None:
                 self.metrics.model_swaps.labels(outcome="succeeded").inc()
                 logger.info("swapped model version=%s → version=%s", previous.bundle.version, bundle.version)

@@ -1,0 +1,284 @@
+"""`driftline demo`: the whole loop on the built-in scenario, watched live, judged at the end.
+
+Stack up → train version 1 → two processor workers + the trainer → the Agrawal stream at a fixed rate, stationary
+first, then salary shifts and the labelling concept changes → drift gauges cross 0.25 → Prometheus fires
+DriftlineFeatureDrift → Alertmanager calls the trainer → the challenger wins on the newest data, is promoted and
+announced → every worker swaps → live accuracy recovers. Exit 0 only if all of that happened.
+Every service runs as its own process, exactly as an operator would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from driftline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    rate: float = 2000.0
+    stationary_seconds: float = 90.0
+    timeout_seconds: float = 600.0
+    drift: str = "covariate:salary:scale=1.8;concept:function=2"
+    workers: int = 2
+    keep_stack: bool = False
+
+
+@dataclass
+class Progress:
+    """What the demo has seen so far (the milestones of the loop)."""
+
+    started: float = field(default_factory=time.monotonic)
+    drift_onset: float | None = None
+    alert_fired: float | None = None
+    promoted: dict[str, Any] | None = None
+    promoted_at: float | None = None
+    all_serving_new: float | None = None
+    recovered_at: float | None = None
+    accuracy_before: float | None = None
+    accuracy_after: float | None = None
+
+    def missing(self) -> list[str]:
+        steps = [
+            ("drift alert fired", self.alert_fired),
+            ("new model promoted", self.promoted_at),
+            ("every worker serving it", self.all_serving_new),
+            ("accuracy recovered", self.recovered_at),
+        ]
+        return [name for name, when in steps if when is None]
+
+
+def _get(url: str, timeout: float = 2.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bytes(response.read())
+    except OSError:
+        return None
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body = _get(f"http://127.0.0.1:{port}/metrics")
+    if body is None:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def quantile_ms(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], q: float) -> float | None:
+    """A quantile of the end-to-end latency histogram (upper bucket bound, as Prometheus would bound it)."""
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in samples.items()
+        if name == "driftline_end_to_end_latency_seconds_bucket"
+    )
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    target = q * buckets[-1][1]
+    return next(bound * 1000 for bound, count in buckets if count >= target)
+
+
+class Demo:
+    def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
+        self.settings = settings
+        self.options = options
+        self.console = console
+        run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self.prefix = f"demo-{run}."
+        self.work = Path(".driftline") / "demo" / run
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")},
+            "DRIFTLINE_KAFKA__TOPIC_PREFIX": self.prefix,
+            "DRIFTLINE_TRAINER__COOLDOWN_SECONDS": "60",
+            "DRIFTLINE_TRAINER__RETRAIN_WINDOW": "12000",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.progress = Progress()
+        self.metrics_base = settings.processor.metrics_port_base
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.work / f"{name}.log").open("wb")
+        process = subprocess.Popen([sys.executable, "-m", "driftline.cli", *args], env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+        self.processes[name] = process
+        return process
+
+    def prometheus(self, expr: str) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.settings.stack.prometheus_port}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": expr}
+        )
+        body = _get(url)
+        return json.loads(body)["data"]["result"] if body else []
+
+    def trainer_status(self) -> dict[str, Any]:
+        body = _get(f"http://127.0.0.1:{self.settings.trainer.port}/status")
+        return json.loads(body) if body else {}
+
+    def run(self) -> int:
+        from driftline.stack import Stack
+
+        stack = Stack(self.settings, progress=lambda m: self.console.print(f"[dim]stack[/] {m}"))
+        was_up = stack.healthy()
+        stack.up()
+        try:
+            return self._run()
+        finally:
+            for name, process in reversed(self.processes.items()):
+                if process.poll() is None:
+                    process.terminate()
+                    try:
+                        process.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                self.console.print(f"[dim]stopped {name}[/]")
+            if not was_up and not self.options.keep_stack:
+                stack.down()
+
+    def _run(self) -> int:
+        o = self.options
+        self.console.print(f"[bold]Driftline demo[/] run {self.prefix.rstrip('.')}, logs in {self.work}")
+        self.console.print("training version 1 on the default scenario (Agrawal function 1, 50,000 rows) ...")
+        train = self.spawn("train", "train", "--rows", "50000", "--promote")
+        if train.wait() != 0:
+            self.console.print(f"[red]training failed[/]; see {self.work / 'train.log'}")
+            return 1
+        self.spawn("trainer", "trainer", "serve")
+        self.spawn("processors", "process", "--workers", str(o.workers))
+        drift_at = int(o.rate * o.stationary_seconds)
+        drift = ";".join(f"{part}@{drift_at}" for part in o.drift.split(";"))
+        total = int(o.rate * o.timeout_seconds)
+        self.console.print(f"streaming at {o.rate:,.0f} records/s; drift ({o.drift}) from record {drift_at:,}")
+        self.spawn("producer", "produce", "--rate", str(o.rate), "--label-delay", "1", "--drift", drift,
+                   "--count", str(total), "--bad-ratio", "0.002", "--quiet")  # fmt: skip
+        deadline = time.monotonic() + o.timeout_seconds
+        with Live(self.view({}), console=self.console, refresh_per_second=2) as live:
+            while time.monotonic() < deadline:
+                for name, process in self.processes.items():
+                    if name != "train" and process.poll() is not None:
+                        self.console.print(f"[red]{name} exited ({process.returncode})[/]; see {self.work}")
+                        return 1
+                workers = {i: scrape(self.metrics_base + i) for i in range(o.workers)}
+                self.observe(workers, drift_at)
+                live.update(self.view(workers))
+                if not self.progress.missing():
+                    break
+                time.sleep(1.0)
+        return self.finish()
+
+    def observe(self, workers: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]], drift_at: int) -> None:
+        p, now = self.progress, time.monotonic()
+        if p.drift_onset is None and now - p.started > self.options.stationary_seconds:
+            p.drift_onset = now
+        if p.alert_fired is None and self.prometheus('ALERTS{alertname="DriftlineFeatureDrift",alertstate="firing"}'):
+            p.alert_fired = now
+        status = self.trainer_status()
+        promoted = next((h for h in status.get("history", []) if h["outcome"] == "promoted"), None)
+        if promoted and p.promoted_at is None:
+            p.promoted, p.promoted_at = promoted, now
+            p.accuracy_before = promoted["champion_holdout"].get("accuracy")
+        if p.promoted and p.all_serving_new is None:
+            versions = [_serving(samples) for samples in workers.values()]
+            if versions and all(v == p.promoted["new_version"] for v in versions):
+                p.all_serving_new = now
+        if p.all_serving_new is not None and p.recovered_at is None and p.promoted:
+            accuracies = [samples.get(("driftline_labeled_accuracy", (("version", str(p.promoted["new_version"])),)))
+                          for samples in workers.values()]  # fmt: skip
+            known = [a for a in accuracies if a is not None]
+            if known and p.accuracy_before is not None and min(known) > p.accuracy_before + 0.1:
+                p.recovered_at, p.accuracy_after = now, min(known)
+
+    def view(self, workers: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]]) -> Group:
+        p = self.progress
+        elapsed = time.monotonic() - p.started
+        table = Table("worker", "version", "records", "dead letters", "p50 ms", "p99 ms", "accuracy", box=None)
+        psi: dict[str, float] = {}
+        for index, samples in workers.items():
+            version = _serving(samples)
+            scored = samples.get(("driftline_records_total", (("outcome", "scored"),)), 0)
+            dead = samples.get(("driftline_records_total", (("outcome", "dead_letter"),)), 0)
+            accuracy = samples.get(("driftline_labeled_accuracy", (("version", str(version)),))) if version else None
+            p50, p99 = quantile_ms(samples, 0.5), quantile_ms(samples, 0.99)
+            table.add_row(str(index), str(version or "-"), f"{scored:,.0f}", f"{dead:,.0f}",
+                          f"≤{p50:.0f}" if p50 else "-", f"≤{p99:.0f}" if p99 else "-",
+                          f"{accuracy:.3f}" if accuracy is not None else "-")  # fmt: skip
+            for (name, labels), value in samples.items():
+                if name == "driftline_feature_drift_psi":
+                    feature = dict(labels)["feature"]
+                    psi[feature] = max(psi.get(feature, 0.0), value)
+        drift = Table("feature", "PSI", "", box=None)
+        for feature, value in sorted(psi.items()):
+            bar = "█" * min(40, int(value / 0.025))
+            colour = "red" if value > 0.25 else ("yellow" if value > 0.1 else "green")
+            drift.add_row(feature, f"{value:.3f}", f"[{colour}]{bar}[/]")
+        steps = Table("step", "after", box=None)
+        onset = p.drift_onset
+        for name, when in (("drift onset", p.drift_onset), ("alert fired", p.alert_fired),
+                           ("new model promoted", p.promoted_at), ("every worker serving it", p.all_serving_new),
+                           ("accuracy recovered", p.recovered_at)):  # fmt: skip
+            if when is None:
+                after = "-"
+            else:
+                after = f"{when - onset:+.0f}s from onset" if onset else f"{when - p.started:.0f}s"
+            steps.add_row(name, after)
+        return Group(f"[bold]elapsed {elapsed:.0f}s[/]", table, drift, steps)
+
+    def finish(self) -> int:
+        p = self.progress
+        onset = p.drift_onset or p.started
+        report = {
+            "run": self.prefix.rstrip("."),
+            "options": self.options.__dict__,
+            "seconds_from_onset": {
+                name: (when - onset) if when is not None else None
+                for name, when in (
+                    ("alert", p.alert_fired),
+                    ("promoted", p.promoted_at),
+                    ("all_workers_serving", p.all_serving_new),
+                    ("recovered", p.recovered_at),
+                )
+            },
+            "retrain": p.promoted,
+            "accuracy_before": p.accuracy_before,
+            "accuracy_after": p.accuracy_after,
+            "missing": p.missing(),
+        }
+        path = self.work / "report.json"
+        path.write_text(json.dumps(report, indent=2, default=str))
+        if p.missing():
+            self.console.print(f"[red]the loop did not complete[/]: {', '.join(p.missing())}. Report: {path}")
+            return 1
+        self.console.print(
+            f"[green]loop complete[/]: alert {p.alert_fired - onset:.0f}s after drift onset, "  # type: ignore[operator]
+            f"new version {p.promoted['new_version']} serving in every worker "  # type: ignore[index]
+            f"{p.all_serving_new - onset:.0f}s after onset; accuracy {p.accuracy_before:.3f} → "  # type: ignore[operator]
+            f"{p.accuracy_after:.3f}. Report: {path}"
+        )
+        return 0
+
+
+def _serving(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> int | None:
+    for (name, labels), value in samples.items():
+        if name == "driftline_model_info" and value == 1:
+            return int(dict(labels)["version"])
+    return None

@@ -1,0 +1,161 @@
+"""The closed loop on the real stack, Prometheus and Alertmanager included.
+
+Two workers on the ports Prometheus scrapes (6066, 6067) and the trainer on 8088. A stationary stream raises no
+drift alert; then salary's distribution shifts and the labelling concept changes with it: the PSI gauge crosses
+0.25, Prometheus fires DriftlineFeatureDrift, Alertmanager calls the trainer, the retrained challenger wins the
+gate on the newest data, is promoted and announced, every worker swaps to it, and live accuracy recovers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftline.registry import Registry
+from driftline.settings import Settings
+from driftline.sources import AgrawalSource
+from producers.producer import ProduceOptions, RecordProducer
+from tests.integration.pipeline import Pipeline
+from tests.processes import ROOT, WorkerProcess, settings_env
+from tests.waiting import wait_for
+
+RATE = 2000
+DRIFT_AT = 200_000  # records: 100 s of stationary stream at RATE before the world changes
+
+
+@dataclass
+class Loop:
+    pipeline: Pipeline
+    trainer: subprocess.Popen[bytes]
+    trainer_log: Path
+    prometheus: str
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())["data"]["result"]
+
+    def alerts(self, name: str, state: str | None = None) -> list[dict[str, Any]]:
+        expr = f'ALERTS{{alertname="{name}"' + (f',alertstate="{state}"' if state else "") + "}"
+        return self.query(expr)
+
+    def trainer_status(self) -> dict[str, Any]:
+        assert self.trainer.poll() is None, self.trainer_log.read_text()[-3000:]
+        with urllib.request.urlopen("http://127.0.0.1:8088/status", timeout=5) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture
+def loop(pipeline: Pipeline, registry: Registry, settings: Settings, tmp_path: Path) -> Iterator[Loop]:
+    pipeline.registry = registry
+    env = {
+        **pipeline.env(),
+        **settings_env(trainer={"cooldown_seconds": 30, "retrain_window": 12_000, "max_epochs": 15},
+                       processor={"metrics_port_base": 6066, "model_reconcile_seconds": 30}),
+    }  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    log_path = tmp_path / "trainer.log"
+    with log_path.open("wb") as log:
+        trainer = subprocess.Popen([sys.executable, "-m", "trainer", "serve"], cwd=ROOT, env={**clean, **env},
+                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    for index in range(2):
+        pipeline.workers.append(WorkerProcess(env, index, tmp_path, 6066 + index).start())
+    try:
+        for worker in pipeline.workers:
+            worker.wait_serving()
+        yield Loop(pipeline, trainer, log_path, f"http://127.0.0.1:{settings.stack.prometheus_port}")
+    finally:
+        trainer.terminate()
+        trainer.wait(timeout=30)
+
+
+def serving_versions(pipeline: Pipeline) -> list[int | None]:
+    out = []
+    for worker in pipeline.workers:
+        version = None
+        for (name, labels), value in worker.metrics().items():
+            if name == "driftline_model_info" and value == 1:
+                version = int(dict(labels)["version"])
+        out.append(version)
+    return out
+
+
+def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, registry: Registry) -> None:
+    p = loop.pipeline
+    champion = registry.alias("production").version  # type: ignore[union-attr]
+    wait_for(lambda: len(loop.query('up{job="driftline-processor"} == 1')) == 2, timeout=60,
+             message="Prometheus scraping both workers")  # fmt: skip
+    wait_for(lambda: loop.query('up{job="driftline-trainer"} == 1'), timeout=60,
+             message="Prometheus scraping the trainer")  # fmt: skip
+
+    source = AgrawalSource(seed=401, drift=f"covariate:salary:scale=1.8@{DRIFT_AT};concept:function=2@{DRIFT_AT}")
+    producer = RecordProducer(p.kafka)
+    stop = threading.Event()
+    stream = threading.Thread(target=producer.run, kwargs={"source": source, "stop": stop.is_set,
+                              "options": ProduceOptions(rate=RATE, label_delay_seconds=1.0)}, daemon=True)  # fmt: skip
+    started = time.monotonic()
+    stream.start()
+    try:
+        # 1. Stationary: the drift window fills, PSI stays low, no drift alert even pending, for 100 s.
+        wait_for(lambda: loop.query("max(driftline_drift_window_records) >= 5000"), timeout=60,
+                 message="drift windows filled")  # fmt: skip
+        while time.monotonic() - started < DRIFT_AT / RATE - 10:
+            assert not loop.alerts("DriftlineFeatureDrift"), "a drift alert on a stationary stream"
+            assert not loop.alerts("DriftlinePredictionDrift"), "a prediction drift alert on a stationary stream"
+            time.sleep(2)
+        stationary_psi = max(float(r["value"][1]) for r in loop.query("driftline_feature_drift_psi"))
+        assert stationary_psi < 0.1
+
+        # 2. Drift: the salary PSI crosses 0.25 and Prometheus fires the alert (after its `for:` period).
+        wait_for(lambda: loop.query('max(driftline_feature_drift_psi{feature="salary"}) > 0.25'), timeout=60,
+                 message="salary PSI over 0.25")  # fmt: skip
+        crossed = time.monotonic()
+        firing = wait_for(lambda: loop.alerts("DriftlineFeatureDrift", "firing"), timeout=150,
+                          message="DriftlineFeatureDrift firing")  # fmt: skip
+        assert {a["metric"].get("feature") for a in firing} >= {"salary"}
+        fired = time.monotonic()
+
+        # 3. Alertmanager calls the trainer; the challenger wins on the newest data and is promoted.
+        def promoted() -> dict[str, Any] | None:
+            status = loop.trainer_status()
+            outcomes = [h["outcome"] for h in status["history"]]
+            assert "failed" not in outcomes, status
+            return next((h for h in status["history"] if h["outcome"] == "promoted"), None)
+
+        result = wait_for(promoted, timeout=240, interval=2, message="a retrain promoted by the drift alert")
+        assert "DriftlineFeatureDrift" in result["reason"]
+        new = result["new_version"]
+        assert new != champion and registry.alias("production").version == new  # type: ignore[union-attr]
+
+        # 4. Every worker serves it (announced on model-updates), within 10 s of promotion.
+        wait_for(lambda: serving_versions(p) == [new, new], timeout=10, interval=0.2,
+                 message=f"both workers serving version {new}")  # fmt: skip
+        swapped = time.monotonic()
+        assert loop.query(f'count(driftline_model_info{{version="{new}"}} == 1) == 2'), "not visible in Prometheus"
+
+        # 5. Live accuracy on the drifted stream recovers under the new version.
+        def recovered() -> bool:
+            rows = loop.query(f'min(driftline_labeled_accuracy{{version="{new}"}})')
+            return bool(rows) and float(rows[0]["value"][1]) > result["champion_holdout"]["accuracy"] + 0.1
+
+        wait_for(recovered, timeout=90, interval=2, message="accuracy of the new version above the old one's")
+    finally:
+        stop.set()
+        stream.join(timeout=30)
+        producer.close()
+    print(f"\nPSI crossed {crossed - started - DRIFT_AT / RATE:.0f}s after drift onset; alert fired "
+          f"{fired - crossed:.0f}s later; promoted and swapped {swapped - fired:.0f}s after the alert; "
+          f"holdout accuracy champion {result['champion_holdout']['accuracy']:.3f} → "
+          f"challenger {result['challenger_holdout']['accuracy']:.3f}")  # fmt: skip
