@@ -149,6 +149,89 @@ def _retrain(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.outcome in ("promoted", "rejected", "skipped") else 1
 
 
+def _registry(settings: Settings):  # type: ignore[no-untyped-def]
+    from driftline.registry import Registry
+
+    return Registry(settings.registry.root, settings.registry.model_name)
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from driftline.sources import to_frame
+    from trainer.release import register_candidate
+    from trainer.training import TrainConfig, fit_candidate
+
+    source = _source(args)
+    frame = to_frame(source.records(), source.contract) if args.data else source.frame(args.rows)
+    config = TrainConfig(
+        hidden_layers=tuple(int(u) for u in args.layers.split(",")), max_epochs=args.epochs, seed=args.seed
+    )
+    candidate = fit_candidate(frame, source.contract, config)
+    registry = _registry(settings)
+    described = f"{args.data} ({source.contract.name})" if args.data else repr(source)
+    version = register_candidate(registry, candidate, source_description=described, promote=args.promote)
+    table = Table("test metric", "value", title=f"{registry.model} version {version}")
+    for name in ("accuracy", "roc_auc", "log_loss", "f1", "rows"):
+        value = candidate.metrics.get(name)
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    table.add_row("epochs", f"{candidate.epochs_run} (best {candidate.best_epoch})")
+    table.add_row("seconds", f"{candidate.seconds:.1f}")
+    console = Console()
+    console.print(table)
+    alias = registry.alias("production")
+    console.print(f"registered {registry.path(version)}; production is version {alias.version if alias else '-'}")
+    console.print(f"training curves: {registry.path(version) / 'curves.png'}")
+    return 0
+
+
+def _announce(settings: Settings, registry) -> None:  # type: ignore[no-untyped-def]
+    from trainer.publish import publish_update
+
+    try:
+        message = publish_update(settings.kafka, registry)
+        print(f"announced version {message['version']} on {settings.kafka.topic_prefix}model-updates")
+    except DriftlineError as exc:
+        print(f"warning: {exc}; workers will still follow the alias within "
+              f"{settings.processor.model_reconcile_seconds:.0f}s", file=sys.stderr)  # fmt: skip
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    from rich.console import Console
+    from rich.table import Table
+
+    registry = _registry(settings)
+    console = Console()
+    if args.models_command == "list":
+        table = Table("version", "created", "fingerprint", "accuracy", "roc_auc", "production")
+        for v in registry.versions():
+            acc, auc = v.metrics.get("accuracy"), v.metrics.get("roc_auc")
+            table.add_row(str(v.version), str(v.created_at), v.fingerprint[:12],
+                          f"{acc:.4f}" if acc is not None else "-", f"{auc:.4f}" if auc is not None else "-",
+                          "◀ production" if v.is_production else "")  # fmt: skip
+        console.print(table)
+        return 0
+    if args.models_command == "show":
+        manifest = registry.verify(args.version)
+        path = registry.path(args.version)
+        training = orjson.loads((path / "training.json").read_bytes()) if (path / "training.json").exists() else {}
+        console.print_json(orjson.dumps({
+            "version": args.version, "path": str(path), "fingerprint": manifest.fingerprint,
+            "files": dict(manifest.files), "metrics": registry.get(args.version).metrics,
+            "training": {k: training.get(k) for k in ("source", "epochs_run", "best_epoch", "rows", "timings")},
+        }).decode())  # fmt: skip
+        return 0
+    if args.models_command == "promote":
+        alias = registry.promote(args.version)
+    else:
+        alias = registry.rollback()
+    console.print(f"production is version {alias.version} (previous: {alias.previous})")
+    _announce(settings, registry)
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
@@ -196,6 +279,28 @@ def build_parser() -> argparse.ArgumentParser:
                          help="keep the source's event time (default: stamp the send time)")
     produce.add_argument("-q", "--quiet", action="store_true")
     produce.set_defaults(handler=_produce)
+
+    train = commands.add_parser("train", help="train, evaluate and register a model")
+    _add_source_arguments(train)
+    train.add_argument("--rows", type=int, default=50_000, help="scenario rows to train on (a --data file: all)")
+    train.add_argument("--epochs", type=int, default=50, help="most epochs (early stopping decides)")
+    train.add_argument("--layers", default="64,32", help="hidden layer sizes")
+    promote = train.add_mutually_exclusive_group()
+    promote.add_argument("--promote", action="store_true", default=None, help="make it production")
+    promote.add_argument("--no-promote", action="store_false", dest="promote",
+                         help="register only (default: promote when there is no production version)")
+    train.set_defaults(handler=_train)
+
+    models = commands.add_parser("models", help="the model registry")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_commands.add_parser("list", help="versions and their test metrics").set_defaults(handler=_models)
+    for name, help_text in (("show", "one version: files, hashes, metrics, training"),
+                            ("promote", "make a version production (and tell every worker)")):  # fmt: skip
+        sub = models_commands.add_parser(name, help=help_text)
+        sub.add_argument("version", type=int)
+        sub.set_defaults(handler=_models)
+    models_commands.add_parser("rollback", help="production back to the previous version (every worker follows)"
+                               ).set_defaults(handler=_models)  # fmt: skip
 
     process = commands.add_parser("process", help="run processor workers (one consumer group)")
     process.add_argument("-w", "--workers", type=int, default=1, help="worker processes (restarted if they crash)")

@@ -10,6 +10,7 @@ timers, its producer and the web server that serves ``/metrics``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -81,9 +82,16 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     def assigned(topic: str, n: int) -> None:
         metrics.assigned_partitions.labels(topic=topic).set(n)
 
+    def lag(topic: str, partition: int, behind: int) -> None:
+        if behind < 0:
+            with contextlib.suppress(KeyError):
+                metrics.consumer_lag.remove(topic, str(partition))
+        else:
+            metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(behind)
+
     def consumer(topic: str, group_id: str, within: float) -> BatchConsumer:
         return BatchConsumer(settings.kafka, topic, group_id, batch_max=p.batch_max, within_seconds=within,
-                             client_id=f"{group_id}-{worker_index}", on_assignment=assigned)  # fmt: skip
+                             client_id=f"{group_id}-{worker_index}", on_assignment=assigned, on_lag=lag)  # fmt: skip
 
     def stopping() -> bool:
         return bool(app.should_stop)

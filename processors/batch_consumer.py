@@ -23,12 +23,16 @@ Handler = Callable[[list[Incoming]], Awaitable[bool]]
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, topic: str, on_change: Callable[[str, int], None]) -> None:
+    def __init__(
+        self, topic: str, on_change: Callable[[str, int], None], on_revoked: Callable[[set[TopicPartition]], None]
+    ) -> None:
         self.topic = topic
         self.on_change = on_change
+        self.on_revoked = on_revoked
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         logger.info("partitions revoked topic=%s %s", self.topic, sorted(tp.partition for tp in revoked))
+        self.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
@@ -47,11 +51,13 @@ class BatchConsumer:
         within_seconds: float,
         client_id: str,
         on_assignment: Callable[[str, int], None] = lambda topic, n: None,
+        on_lag: Callable[[str, int, int], None] = lambda topic, partition, lag: None,
     ) -> None:
+        self._on_lag = on_lag
         self.topic = topic
         self.batch_max = batch_max
         self.within_ms = max(1, int(within_seconds * 1000))
-        self._listener = _Assignment(topic, on_assignment)
+        self._listener = _Assignment(topic, on_assignment, self._forget_lag)
         self._consumer = AIOKafkaConsumer(
             group_id=group_id,
             client_id=client_id,
@@ -64,6 +70,10 @@ class BatchConsumer:
             request_timeout_ms=kafka.request_timeout_ms,
             **kafka.client_options(),
         )
+
+    def _forget_lag(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self._on_lag(tp.topic, tp.partition, -1)  # -1: no longer ours
 
     async def run(self, handle: Handler) -> None:
         """Consume until cancelled or until ``handle`` returns False (its batch is then not committed)."""
@@ -84,6 +94,10 @@ class BatchConsumer:
                     logger.warning("batch of %d not written; stopping without committing it", len(messages))
                     return
                 offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+                for tp, position in offsets.items():
+                    highwater = consumer.highwater(tp)
+                    if highwater is not None:
+                        self._on_lag(tp.topic, tp.partition, max(0, highwater - position))
                 try:
                     await consumer.commit(offsets)
                 except (CommitFailedError, KafkaError) as exc:

@@ -50,6 +50,8 @@ class ProcessorMetrics:
         self.labeled_accuracy = Gauge(p + "labeled_accuracy", "Rolling accuracy on labeled records", ["version"],
                                       registry=registry)  # fmt: skip
         self.labels = Counter(p + "labels", "Label events, by outcome", ["outcome"], registry=registry)
+        self.consumer_lag = Gauge(p + "consumer_lag", "Records behind the log end, per assigned partition",
+                                  ["topic", "partition"], registry=registry)  # fmt: skip
         self.assigned_partitions = Gauge(p + "assigned_partitions", "Partitions of a topic assigned to this worker",
                                          ["topic"], registry=registry)  # fmt: skip
         for outcome in ("scored", "dead_letter"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from trainer.webhook import RETRAIN_ALERTS
+
 
 class TrainerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -20,3 +22,5 @@ class TrainerMetrics:
                                 ["version", "metric"], registry=registry)  # fmt: skip
         for outcome in ("promoted", "rejected", "failed", "skipped"):
             self.retrains.labels(outcome=outcome)
+        for alertname in sorted(RETRAIN_ALERTS):
+            self.alerts_received.labels(alertname=alertname)
