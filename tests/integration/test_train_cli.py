@@ -1,0 +1,86 @@
+"""`driftline train` and `driftline models` as a user runs them (real processes, a registry of the test's own)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from driftline.registry import Registry
+from tests.processes import ROOT
+
+
+def run_cli(registry_root: Path, *args: str, timeout: float = 600) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    env["DRIFTLINE_REGISTRY__ROOT"] = str(registry_root)
+    result = subprocess.run([sys.executable, "-m", "driftline.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=timeout)  # fmt: skip
+    output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"driftline {' '.join(args)} failed:\n{output}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def default_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("registry")
+    run_cli(root, "train")  # the default scenario: Agrawal function 1, 5% label noise, 50,000 rows
+    return root
+
+
+def test_default_scenario_reaches_the_noise_ceiling(default_registry: Path) -> None:
+    registry = Registry(default_registry, "driftline")
+    version = registry.alias("production").version  # type: ignore[union-attr]
+    metrics = orjson.loads((registry.path(version) / "metrics.json").read_bytes())
+    assert metrics["accuracy"] >= 0.90, metrics
+    assert metrics["roc_auc"] >= 0.90, metrics
+    for name in ("curves.png", "profile.json", "preprocessing.json", "training.json"):
+        assert (registry.path(version) / name).stat().st_size > 0
+    listing = run_cli(default_registry, "models", "list")
+    assert "production" in listing and f"{metrics['accuracy']:.4f}" in listing
+
+
+def test_promote_and_rollback_move_production(default_registry: Path) -> None:
+    registry = Registry(default_registry, "driftline")
+    first = registry.alias("production").version  # type: ignore[union-attr]
+    run_cli(default_registry, "train", "--rows", "3000", "--epochs", "2", "--no-promote")
+    second = registry.latest().version
+    assert registry.alias("production").version == first  # type: ignore[union-attr]
+    run_cli(default_registry, "models", "promote", str(second))
+    assert registry.alias("production").version == second  # type: ignore[union-attr]
+    run_cli(default_registry, "models", "rollback")
+    assert registry.alias("production").version == first  # type: ignore[union-attr]
+    shown = orjson.loads(run_cli(default_registry, "models", "show", str(first)))
+    assert shown["version"] == first and "model.keras" in shown["files"]
+
+
+def test_train_on_a_users_own_csv(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    tenure = rng.uniform(0, 60, n)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    churn = ((tenure < 12) & (plan == "basic")) | (rng.random(n) < 0.05)
+    frame = pd.DataFrame({"customer": [f"c{i}" for i in range(n)], "ts": np.arange(n) * 1000 + 1_700_000_000_000,
+                          "tenure": tenure, "plan": plan, "churned": churn.astype(int)})  # fmt: skip
+    frame.loc[::50, "tenure"] = np.nan  # some missing values, imputed
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    contract = tmp_path / "customers.yaml"
+    contract.write_text(
+        "name: customers\nid_field: customer\nevent_time_field: ts\n"
+        "label: {name: churned, task: binary, classes: [0, 1]}\n"
+        "features:\n  - {name: tenure, kind: numeric, min: 0}\n  - {name: plan, kind: categorical}\n"
+    )
+    root = tmp_path / "registry"
+    run_cli(root, "train", "--data", str(data), "--contract", str(contract), "--epochs", "30")
+    registry = Registry(root, "driftline")
+    version = registry.alias("production").version  # type: ignore[union-attr]
+    metrics = orjson.loads((registry.path(version) / "metrics.json").read_bytes())
+    assert metrics["accuracy"] > 0.85, metrics
+    preprocessing = orjson.loads((registry.path(version) / "preprocessing.json").read_bytes())
+    assert {f["name"] for f in preprocessing["features"]} == {"tenure", "plan"}
