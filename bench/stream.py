@@ -154,7 +154,8 @@ class Bench:
         bundle = ModelBundle.load_production(self.registry)
         model = bundle.scorer.model
         consumer = KafkaConsumer(self.topics.records, group_id=f"{self.prefix}naive", auto_offset_reset="earliest",
-                                 enable_auto_commit=False, max_poll_records=100, **self.kafka.client_options())  # fmt: skip
+                                 enable_auto_commit=False, max_poll_records=100,
+                                 **self.kafka.client_options())  # fmt: skip
         from driftline.validation import Validator
 
         validator = Validator(bundle.contract)
@@ -275,7 +276,8 @@ def report(r: dict[str, Any]) -> None:
     for name, key in (("floor: aiokafka → Redis, raw", "floor_rate"), ("naive: model.predict per record", "naive_rate"),
                       ("one worker", "one_worker_rate"), ("two workers", "two_workers_rate")):  # fmt: skip
         value = r[key]
-        table.add_row(name, f"{value:,.0f} rec/s", f"{value / r['floor_rate']:.2f}×", f"{value / r['naive_rate']:,.0f}×")
+        floor, naive = value / r["floor_rate"], value / r["naive_rate"]
+        table.add_row(name, f"{value:,.0f} rec/s", f"{floor:.2f}×", f"{naive:,.0f}×")
     for lat in r["latency"]:
         table.add_row(
             f"latency at {lat['target_rate']:,.0f}/s (achieved {lat['achieved_rate']:,.0f})",

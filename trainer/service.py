@@ -86,7 +86,7 @@ class RetrainScheduler:
                         self.metrics.model_eval.labels(version=str(version), metric=metric).set(evaluation[metric])
         self.last, self.running_since = result, None
         self.last_finished = datetime.now(UTC).isoformat()
-        self.history.append({"finished_at": self.last_finished, "reason": reason, **asdict(result)})
+        self.history.append({"finished_at": self.last_finished, "trigger": reason, **asdict(result)})
         self._cooldown_until = self._clock() + self.cooldown_seconds
         return result
 

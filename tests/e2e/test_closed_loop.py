@@ -135,7 +135,7 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
             return next((h for h in status["history"] if h["outcome"] == "promoted"), None)
 
         result = wait_for(promoted, timeout=240, interval=2, message="a retrain promoted by the drift alert")
-        assert "DriftlineFeatureDrift" in result["reason"]
+        assert "DriftlineFeatureDrift" in result["trigger"]
         new = result["new_version"]
         assert new != champion and registry.alias("production").version == new  # type: ignore[union-attr]
 
