@@ -232,6 +232,13 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.settings import settings_markdown
+
+    print(settings_markdown())
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
@@ -315,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     retrain = commands.add_parser("retrain", help="retrain on recent labeled data now, as an alert would")
     retrain.add_argument("--reason", default="requested by hand")
     retrain.set_defaults(handler=_retrain)
+
+    commands.add_parser("settings", help="every setting as a Markdown table").set_defaults(handler=_settings)
 
     demo = commands.add_parser("demo", help="the whole loop on the built-in scenario, watched live")
     demo.add_argument("--rate", type=float, default=2000.0, help="records per second")

@@ -164,3 +164,20 @@ class Settings(BaseSettings):
                 f"unknown Driftline settings in the environment: {unknown}; known sections: {sorted(known)}"
             )
         return self
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table (environment variable, default, description), for the README."""
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for section_name, section_field in Settings.model_fields.items():
+        model = section_field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, field in model.model_fields.items():
+                default = field.default
+                shown = "(secret)" if isinstance(default, SecretStr) else ("" if default is None else str(default))
+                shown = shown.replace(str(Path.home()), "~")
+                variable = f"DRIFTLINE_{section_name.upper()}__{name.upper()}"
+                rows.append(f"| `{variable}` | `{shown}` | {field.description or ''} |".replace("``", ""))
+        else:
+            rows.append(f"| `DRIFTLINE_{section_name.upper()}` | `{section_field.default}` | |")
+    return "\n".join(rows)
