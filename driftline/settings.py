@@ -95,7 +95,9 @@ class ProcessorSettings(_Section):
     drift_min_records: int = Field(1000, ge=1)
     psi_watch: float = 0.1
     psi_drift: float = 0.25
-    model_reconcile_seconds: float = Field(30.0, gt=0)
+    model_reconcile_seconds: float = Field(
+        10.0, gt=0, description="how often a worker checks the registry's production alias (besides updates)"
+    )
 
 
 class TrainerSettings(_Section):

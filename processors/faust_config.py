@@ -40,8 +40,9 @@ def faust_options(settings: Settings, worker_index: int) -> dict[str, Any]:
         "topic_disable_leader": True,
         "autodiscover": False,
         "datadir": str(settings.stack.data_dir.parent / "processor" / f"worker-{worker_index}"),
-        # faust consumes only model updates; a new worker learns the current model from the alias on start.
-        "consumer_auto_offset_reset": "latest",
+        # faust consumes only model updates. From the earliest: a consumer assigned after an update was sent must
+        # not skip it, and replaying is harmless (each update only makes the worker follow the registry's alias).
+        "consumer_auto_offset_reset": "earliest",
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 3.0,
         "broker_commit_interval": 1.0,

@@ -63,7 +63,7 @@ def loop(pipeline: Pipeline, registry: Registry, settings: Settings, tmp_path: P
     env = {
         **pipeline.env(),
         **settings_env(trainer={"cooldown_seconds": 30, "retrain_window": 12_000, "max_epochs": 15},
-                       processor={"metrics_port_base": 6066, "model_reconcile_seconds": 30}),
+                       processor={"metrics_port_base": 6066, "model_reconcile_seconds": 10}),
     }  # fmt: skip
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
     log_path = tmp_path / "trainer.log"

@@ -29,6 +29,7 @@ class Pipeline:
     tmp: Path
     redis_url: str
     workers: list[WorkerProcess]
+    reconcile_seconds: float = 5.0
 
     def env(self) -> dict[str, str]:
         return settings_env(
@@ -36,7 +37,7 @@ class Pipeline:
             redis={"key_prefix": self.key_prefix, "url": self.redis_url},
             registry={"root": self.registry.root, "model_name": self.registry.model},
             stack={"data_dir": self.tmp / "stack"},
-            processor={"batch_max": 500, "model_reconcile_seconds": 5},
+            processor={"batch_max": 500, "model_reconcile_seconds": self.reconcile_seconds},
         )
 
     def worker(self, index: int = 0) -> WorkerProcess:

@@ -22,6 +22,7 @@ from trainer.publish import publish_update
 @pytest.fixture
 def swap_pipeline(pipeline: Pipeline, registry: Registry) -> Pipeline:
     pipeline.registry = registry
+    pipeline.reconcile_seconds = 600  # swaps must come from the model-updates broadcast, not the periodic check
     return pipeline
 
 
