@@ -34,7 +34,7 @@ stack-status: venv
 	$(DRIFTLINE) stack status
 
 # The stack is brought down even when tests fail; a stack that was already running is left alone.
-test: venv
+test: venv lint
 	@started=0; \
 	if ! $(DRIFTLINE) stack status --quiet; then $(DRIFTLINE) stack up || exit 1; started=1; fi; \
 	$(DRIFTLINE) topics create --quiet || { [ $$started = 1 ] && $(DRIFTLINE) stack down; exit 1; }; \

@@ -283,7 +283,8 @@ def report(r: dict[str, Any]) -> None:
             f"latency at {lat['target_rate']:,.0f}/s (achieved {lat['achieved_rate']:,.0f})",
             f"p50 {lat['p50_ms']:.0f} ms  p95 {lat['p95_ms']:.0f} ms  p99 {lat['p99_ms']:.0f} ms", "", "",
         )  # fmt: skip
-    table.add_row(f"worker RSS after {r['soak_seconds']:.0f} s of load", f"{r['worker_rss_mb_after_soak']:.0f} MB", "", "")
+    rss = f"{r['worker_rss_mb_after_soak']:.0f} MB"
+    table.add_row(f"worker RSS after {r['soak_seconds']:.0f} s of load", rss, "", "")
     console.print(table)
 
 

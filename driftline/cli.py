@@ -94,7 +94,7 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drift", help="scenario drift, e.g. 'covariate:salary@20000;concept:function=3@50000'")
 
 
-def _source(args: argparse.Namespace, n_records: int | None = None):  # type: ignore[no-untyped-def]
+def _source(args: argparse.Namespace, n_records: int | None = None):
     from driftline.sources.factory import open_source
 
     try:
@@ -149,7 +149,7 @@ def _retrain(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.outcome in ("promoted", "rejected", "skipped") else 1
 
 
-def _registry(settings: Settings):  # type: ignore[no-untyped-def]
+def _registry(settings: Settings):
     from driftline.registry import Registry
 
     return Registry(settings.registry.root, settings.registry.model_name)
@@ -186,7 +186,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _announce(settings: Settings, registry) -> None:  # type: ignore[no-untyped-def]
+def _announce(settings: Settings, registry) -> None:
     from trainer.publish import publish_update
 
     try:

@@ -20,7 +20,7 @@ class TopicOutcome:
     outcome: str  # "created" | "exists"
 
 
-def admin_client(kafka: KafkaSettings, client_id: str = "driftline-admin"):  # type: ignore[no-untyped-def]
+def admin_client(kafka: KafkaSettings, client_id: str = "driftline-admin"):
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 

@@ -134,7 +134,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
 
         await _guarded(consumer(topics.labels, f"{group}.labels", 0.5).run(handle), "labels")
 
-    @app.page("/metrics")
+    @app.page("/metrics")  # type: ignore[arg-type]
     async def metrics_page(web: Any, request: Any) -> Response:
         return Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

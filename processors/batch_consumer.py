@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[list[Incoming]], Awaitable[bool]]
 
 
-class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Assignment(ConsumerRebalanceListener):
     def __init__(
         self, topic: str, on_change: Callable[[str, int], None], on_revoked: Callable[[set[TopicPartition]], None]
     ) -> None:

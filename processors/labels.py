@@ -92,7 +92,7 @@ class LabelJoin:
         backoff = 0.05
         while True:
             try:
-                return list(await self.client.mget(keys))
+                return list(await self.client.mget(keys))  # type: ignore[arg-type]
             except (RedisError, OSError) as exc:
                 self.metrics.redis_retries.inc()
                 if stopping():

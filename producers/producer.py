@@ -47,7 +47,7 @@ class ProduceReport:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def kafka_producer(kafka: KafkaSettings, *, client_id: str = "driftline-producer"):  # type: ignore[no-untyped-def]
+def kafka_producer(kafka: KafkaSettings, *, client_id: str = "driftline-producer"):
     """An idempotent, acks=all, batching, lz4-compressing kafka-python producer."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError

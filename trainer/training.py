@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.modelio import require_keras
-from driftline.preprocessing import Preprocessor, PreprocessingOptions, columns_from_frame
+from driftline.preprocessing import PreprocessingOptions, Preprocessor, columns_from_frame
 from driftline.profile import Profile
 from trainer.evaluation import evaluate
 
