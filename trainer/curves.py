@@ -12,6 +12,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_curves"]
 
@@ -44,6 +45,7 @@ def plot_curves(
                 axes.plot(range(1, len(values) + 1), values, style, marker="o", markersize=3, label=name)
         if best_epoch is not None:
             axes.axvline(best_epoch, color="grey", linewidth=0.8, linestyle=":", label=f"best epoch {best_epoch}")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         axes.set_title(label)

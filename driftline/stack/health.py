@@ -6,7 +6,9 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -76,23 +78,21 @@ def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None
         client.close()
 
 
-def prometheus_health(port: int, host: str = "127.0.0.1") -> Health:
+def _ready_with_version(port: int, host: str, version_path: str, version_of: Callable[[Any], Any]) -> Health:
+    """``/-/ready`` must answer 200; the version comes from a JSON status endpoint."""
     try:
         status, _ = _http_get(f"http://{host}:{port}/-/ready")
         if status != 200:
             return Health(False, detail=f"/-/ready answered {status}")
-        _, body = _http_get(f"http://{host}:{port}/api/v1/status/buildinfo")
-        return Health(True, version=str(json.loads(body)["data"]["version"]))
+        _, body = _http_get(f"http://{host}:{port}{version_path}")
+        return Health(True, version=str(version_of(json.loads(body))))
     except (OSError, ValueError, KeyError) as exc:
         return Health(False, detail=f"{exc.__class__.__name__}: {exc}")
+
+
+def prometheus_health(port: int, host: str = "127.0.0.1") -> Health:
+    return _ready_with_version(port, host, "/api/v1/status/buildinfo", lambda d: d["data"]["version"])
 
 
 def alertmanager_health(port: int, host: str = "127.0.0.1") -> Health:
-    try:
-        status, _ = _http_get(f"http://{host}:{port}/-/ready")
-        if status != 200:
-            return Health(False, detail=f"/-/ready answered {status}")
-        _, body = _http_get(f"http://{host}:{port}/api/v2/status")
-        return Health(True, version=str(json.loads(body)["versionInfo"]["version"]))
-    except (OSError, ValueError, KeyError) as exc:
-        return Health(False, detail=f"{exc.__class__.__name__}: {exc}")
+    return _ready_with_version(port, host, "/api/v2/status", lambda d: d["versionInfo"]["version"])
