@@ -220,7 +220,8 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
         console.print_json(orjson.dumps({
             "version": args.version, "path": str(path), "fingerprint": manifest.fingerprint,
             "files": dict(manifest.files), "metrics": registry.get(args.version).metrics,
-            "training": {k: training.get(k) for k in ("source", "epochs_run", "best_epoch", "rows", "timings")},
+            "training": {k: training.get(k)
+                         for k in ("source", "epochs_run", "best_epoch", "rows", "durations_seconds")},
         }).decode())  # fmt: skip
         return 0
     if args.models_command == "promote":

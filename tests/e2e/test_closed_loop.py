@@ -81,6 +81,16 @@ def loop(pipeline: Pipeline, registry: Registry, settings: Settings, tmp_path: P
         trainer.wait(timeout=30)
 
 
+def dashboard_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads((ROOT / "monitoring" / "grafana" / "dashboards" / "driftline.json").read_text())
+    return [
+        (panel["title"], target["expr"].replace("$__rate_interval", "1m"))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
+
+
 def serving_versions(pipeline: Pipeline) -> list[int | None]:
     out = []
     for worker in pipeline.workers:
@@ -104,7 +114,8 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
     producer = RecordProducer(p.kafka)
     stop = threading.Event()
     stream = threading.Thread(target=producer.run, kwargs={"source": source, "stop": stop.is_set,
-                              "options": ProduceOptions(rate=RATE, label_delay_seconds=1.0)}, daemon=True)  # fmt: skip
+                              "options": ProduceOptions(rate=RATE, label_delay_seconds=1.0, bad_ratio=0.002)},
+                              daemon=True)  # fmt: skip
     started = time.monotonic()
     stream.start()
     try:
@@ -151,6 +162,10 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
             return bool(rows) and float(rows[0]["value"][1]) > result["champion_holdout"]["accuracy"] + 0.1
 
         wait_for(recovered, timeout=90, interval=2, message="accuracy of the new version above the old one's")
+
+        # 6. Every Grafana panel's query parses and returns data from the real Prometheus after this run.
+        empty = [title for title, expr in dashboard_queries() if not loop.query(expr)]
+        assert not empty, f"dashboard panels without data: {empty}"
     finally:
         stop.set()
         stream.join(timeout=30)

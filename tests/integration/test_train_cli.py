@@ -57,6 +57,7 @@ def test_promote_and_rollback_move_production(default_registry: Path) -> None:
     assert registry.alias("production").version == first  # type: ignore[union-attr]
     shown = orjson.loads(run_cli(default_registry, "models", "show", str(first)))
     assert shown["version"] == first and "model.keras" in shown["files"]
+    assert shown["training"]["durations_seconds"] and shown["training"]["epochs_run"] >= 1
 
 
 def test_train_on_a_users_own_csv(tmp_path: Path) -> None:
