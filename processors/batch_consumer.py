@@ -94,8 +94,9 @@ class BatchConsumer:
                     logger.warning("batch of %d not written; stopping without committing it", len(messages))
                     return
                 offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+                assigned = consumer.assignment()  # a rebalance during the batch may have taken some away
                 for tp, position in offsets.items():
-                    highwater = consumer.highwater(tp)
+                    highwater = consumer.highwater(tp) if tp in assigned else None
                     if highwater is not None:
                         self._on_lag(tp.topic, tp.partition, max(0, highwater - position))
                 try:
