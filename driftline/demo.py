@@ -163,6 +163,9 @@ class Demo:
         if train.wait() != 0:
             self.console.print(f"[red]training failed[/]; see {self.work / 'train.log'}")
             return 1
+        from driftline.kafka_admin import ensure_topics
+
+        ensure_topics(self.settings.kafka.model_copy(update={"topic_prefix": self.prefix}))
         self.spawn("trainer", "trainer", "serve")
         self.spawn("processors", "process", "--workers", str(o.workers))
         drift_at = int(o.rate * o.stationary_seconds)
