@@ -154,7 +154,8 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
         wait_for(lambda: serving_versions(p) == [new, new], timeout=10, interval=0.2,
                  message=f"both workers serving version {new}")  # fmt: skip
         swapped = time.monotonic()
-        assert loop.query(f'count(driftline_model_info{{version="{new}"}} == 1) == 2'), "not visible in Prometheus"
+        wait_for(lambda: loop.query(f'count(driftline_model_info{{version="{new}"}} == 1) == 2'), timeout=20,
+                 message="both workers' new version visible in Prometheus (5 s scrapes)")  # fmt: skip
 
         # 5. Live accuracy on the drifted stream recovers under the new version.
         def recovered() -> bool:
