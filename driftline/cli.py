@@ -233,6 +233,15 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from monitoring.report import Prometheus, write_report
+
+    url = args.prometheus or f"http://127.0.0.1:{settings.stack.prometheus_port}"
+    index = write_report(Prometheus(url), _registry(settings), Path(args.out), minutes=args.minutes)
+    print(f"report: {index}")
+    return 0
+
+
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
     from driftline.settings import settings_markdown
 
@@ -323,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     retrain = commands.add_parser("retrain", help="retrain on recent labeled data now, as an alert would")
     retrain.add_argument("--reason", default="requested by hand")
     retrain.set_defaults(handler=_retrain)
+
+    report = commands.add_parser("report", help="an HTML report of the last minutes, plotted from Prometheus")
+    report.add_argument("--minutes", type=float, default=30.0)
+    report.add_argument("--out", default=".driftline/report")
+    report.add_argument("--prometheus", help="Prometheus URL (default: the local stack's)")
+    report.set_defaults(handler=_report)
 
     commands.add_parser("settings", help="every setting as a Markdown table").set_defaults(handler=_settings)
 

@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus and Alertmanager configuration, Grafana dashboards, and the run report."""
