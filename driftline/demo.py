@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ from rich.table import Table
 from driftline.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # a /metrics scrape: (name, labels) → value
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def _get(url: str, timeout: float = 2.0) -> bytes | None:
         return None
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(port: int) -> Samples:
     body = _get(f"http://127.0.0.1:{port}/metrics")
     if body is None:
         return {}
@@ -85,7 +88,7 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def quantile_ms(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], q: float) -> float | None:
+def quantile_ms(samples: Samples, q: float) -> float | None:
     """A quantile of the end-to-end latency histogram (upper bucket bound, as Prometheus would bound it)."""
     buckets = sorted(
         (float(dict(labels)["le"]), value)
@@ -116,6 +119,8 @@ class Demo:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.progress = Progress()
         self.metrics_base = settings.processor.metrics_port_base
+        # scrapes of the last ~10 s, so the live latency is that of recent records, not of the whole run
+        self._history: deque[tuple[float, dict[int, Samples]]] = deque()
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.work / f"{name}.log").open("wb")
@@ -168,12 +173,19 @@ class Demo:
         ensure_topics(self.settings.kafka.model_copy(update={"topic_prefix": self.prefix}))
         self.spawn("trainer", "trainer", "serve")
         self.spawn("processors", "process", "--workers", str(o.workers))
+        ready_by = time.monotonic() + 180
+        while not all(_serving(scrape(self.metrics_base + i)) for i in range(o.workers)):
+            if time.monotonic() > ready_by:
+                self.console.print(f"[red]workers did not start serving within 180 s[/]; see {self.work}")
+                return 1
+            time.sleep(0.5)
         drift_at = int(o.rate * o.stationary_seconds)
         drift = ";".join(f"{part}@{drift_at}" for part in o.drift.split(";"))
         total = int(o.rate * o.timeout_seconds)
         self.console.print(f"streaming at {o.rate:,.0f} records/s; drift ({o.drift}) from record {drift_at:,}")
         self.spawn("producer", "produce", "--rate", str(o.rate), "--label-delay", "1", "--drift", drift,
                    "--count", str(total), "--bad-ratio", "0.002", "--quiet")  # fmt: skip
+        self.progress.started = time.monotonic()  # the stream's clock: drift begins stationary_seconds from here
         deadline = time.monotonic() + o.timeout_seconds
         with Live(self.view({}), console=self.console, refresh_per_second=2) as live:
             while time.monotonic() < deadline:
@@ -182,6 +194,9 @@ class Demo:
                         self.console.print(f"[red]{name} exited ({process.returncode})[/]; see {self.work}")
                         return 1
                 workers = {i: scrape(self.metrics_base + i) for i in range(o.workers)}
+                self._history.append((time.monotonic(), workers))
+                while self._history and time.monotonic() - self._history[0][0] > 10:
+                    self._history.popleft()
                 self.observe(workers, drift_at)
                 live.update(self.view(workers))
                 if not self.progress.missing():
@@ -189,7 +204,7 @@ class Demo:
                 time.sleep(1.0)
         return self.finish()
 
-    def observe(self, workers: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]], drift_at: int) -> None:
+    def observe(self, workers: dict[int, Samples], drift_at: int) -> None:
         p, now = self.progress, time.monotonic()
         if p.drift_onset is None and now - p.started > self.options.stationary_seconds:
             p.drift_onset = now
@@ -211,7 +226,7 @@ class Demo:
             if known and p.accuracy_before is not None and min(known) > p.accuracy_before + 0.1:
                 p.recovered_at, p.accuracy_after = now, min(known)
 
-    def view(self, workers: dict[int, dict[tuple[str, tuple[tuple[str, str], ...]], float]]) -> Group:
+    def view(self, workers: dict[int, Samples]) -> Group:
         p = self.progress
         elapsed = time.monotonic() - p.started
         table = Table("worker", "version", "records", "dead letters", "p50 ms", "p99 ms", "accuracy", box=None)
@@ -221,7 +236,8 @@ class Demo:
             scored = samples.get(("driftline_records_total", (("outcome", "scored"),)), 0)
             dead = samples.get(("driftline_records_total", (("outcome", "dead_letter"),)), 0)
             accuracy = samples.get(("driftline_labeled_accuracy", (("version", str(version)),))) if version else None
-            p50, p99 = quantile_ms(samples, 0.5), quantile_ms(samples, 0.99)
+            recent = _delta(samples, self._history[0][1].get(index, {})) if self._history else samples
+            p50, p99 = quantile_ms(recent, 0.5), quantile_ms(recent, 0.99)
             table.add_row(str(index), str(version or "-"), f"{scored:,.0f}", f"{dead:,.0f}",
                           f"≤{p50:.0f}" if p50 else "-", f"≤{p99:.0f}" if p99 else "-",
                           f"{accuracy:.3f}" if accuracy is not None else "-")  # fmt: skip
@@ -268,6 +284,10 @@ class Demo:
         }
         path = self.work / "report.json"
         path.write_text(json.dumps(report, indent=2, default=str))
+        minutes = (time.monotonic() - p.started) / 60 + 2
+        html = self.spawn("report", "report", "--minutes", f"{minutes:.0f}", "--out", str(self.work / "report"))
+        if html.wait() == 0:
+            self.console.print(f"run report: {self.work / 'report' / 'index.html'}")
         if p.missing():
             self.console.print(f"[red]the loop did not complete[/]: {', '.join(p.missing())}. Report: {path}")
             return 1
@@ -280,7 +300,16 @@ class Demo:
         return 0
 
 
-def _serving(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> int | None:
+def _delta(now: Samples, before: Samples) -> Samples:
+    """Latency histogram buckets counted since ``before`` (counters only grow; a restart starts them over)."""
+    return {
+        key: value - before.get(key, 0.0) if value >= before.get(key, 0.0) else value
+        for key, value in now.items()
+        if key[0] == "driftline_end_to_end_latency_seconds_bucket"
+    }
+
+
+def _serving(samples: Samples) -> int | None:
     for (name, labels), value in samples.items():
         if name == "driftline_model_info" and value == 1:
             return int(dict(labels)["version"])

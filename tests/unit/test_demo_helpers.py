@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from driftline.demo import Progress, _delta, quantile_ms
+
+BUCKET = "driftline_end_to_end_latency_seconds_bucket"
+
+
+def histogram(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(BUCKET, (("le", le),)): value for le, value in counts.items()}
+
+
+def test_quantile_is_the_upper_bound_of_the_bucket_that_holds_it() -> None:
+    samples = histogram({"0.01": 50, "0.05": 90, "0.1": 99, "+Inf": 100})
+    assert quantile_ms(samples, 0.5) == 10
+    assert quantile_ms(samples, 0.9) == 50
+    assert quantile_ms(samples, 0.99) == 100
+    assert quantile_ms({}, 0.5) is None
+
+
+def test_recent_latency_is_the_difference_of_two_scrapes() -> None:
+    before = histogram({"0.01": 50, "0.05": 90, "+Inf": 100})
+    now = histogram({"0.01": 50, "0.05": 190, "+Inf": 200})  # the last 100 records were all 10-50 ms
+    recent = _delta(now, before)
+    assert quantile_ms(recent, 0.5) == 50
+    assert quantile_ms(_delta(before, now), 0.5) == 10  # counters reset (a restart): the new counts stand
+
+
+def test_progress_lists_what_did_not_happen() -> None:
+    p = Progress()
+    assert p.missing() == ["drift alert fired", "new model promoted", "every worker serving it", "accuracy recovered"]
+    p.alert_fired = p.promoted_at = p.all_serving_new = p.recovered_at = 1.0
+    assert p.missing() == []
