@@ -302,11 +302,10 @@ class Demo:
 
 def _delta(now: Samples, before: Samples) -> Samples:
     """Latency histogram buckets counted since ``before`` (counters only grow; a restart starts them over)."""
-    return {
-        key: value - before.get(key, 0.0) if value >= before.get(key, 0.0) else value
-        for key, value in now.items()
-        if key[0] == "driftline_end_to_end_latency_seconds_bucket"
-    }
+    buckets = {key: value for key, value in now.items() if key[0] == "driftline_end_to_end_latency_seconds_bucket"}
+    if any(value < before.get(key, 0.0) for key, value in buckets.items()):
+        return buckets  # the worker restarted: its histogram started over
+    return {key: value - before.get(key, 0.0) for key, value in buckets.items()}
 
 
 def _serving(samples: Samples) -> int | None:
