@@ -85,7 +85,11 @@ class ModelSlot:
 
     async def reconcile(self) -> bool:
         """Follow the registry's production alias (on start and periodically)."""
-        alias = await asyncio.get_running_loop().run_in_executor(None, self.registry.alias, "production")
+        try:
+            alias = await asyncio.get_running_loop().run_in_executor(None, self.registry.alias, "production")
+        except (DriftlineError, OSError) as exc:  # e.g. a shared filesystem hiccup: keep serving what we have
+            logger.error("cannot read the production alias (%s); keeping version=%s", exc, self.version)
+            return False
         if alias is None:
             if self._step is None:
                 logger.warning("no production model in %s yet; waiting", self.registry.root)
