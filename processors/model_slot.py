@@ -7,6 +7,7 @@ fails keeps the old model, counts ``driftline_model_swaps_total{outcome="failed"
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 
@@ -106,6 +107,10 @@ class ModelSlot:
                                        min_records=self.settings.drift_min_records)  # fmt: skip
             self.metrics.set_model(bundle.model_name, bundle.version, bundle.fingerprint)
             self.metrics.clear_drift()  # the new model's window starts empty; old PSI values must not linger
+            # TensorFlow leaves hundreds of thousands of long-lived objects; full collections walking them stalled
+            # the event loop for hundreds of ms. Freeze them out of the collector's way (bench/stream.py).
+            gc.collect()
+            gc.freeze()
             if previous is not None:
                 self.metrics.model_swaps.labels(outcome="succeeded").inc()
                 logger.info("swapped model version=%s → version=%s", previous.bundle.version, bundle.version)
