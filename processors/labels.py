@@ -6,7 +6,6 @@ and is looked up again before it is counted as unmatched.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -15,11 +14,10 @@ from dataclasses import dataclass
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from driftline.settings import RedisSettings
 from processors.metrics import ProcessorMetrics
-from processors.redis_sink import prediction_key
+from processors.redis_sink import prediction_key, until_redis_answers
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +86,6 @@ class LabelJoin:
         self._clock = clock
         self._pending: deque[tuple[float, LabelEvent]] = deque()
 
-    async def _mget(self, keys: list[str], stopping: Callable[[], bool]) -> list[bytes | None] | None:
-        backoff = 0.05
-        while True:
-            try:
-                return list(await self.client.mget(keys))  # type: ignore[arg-type]
-            except (RedisError, OSError) as exc:
-                self.metrics.redis_retries.inc()
-                if stopping():
-                    return None
-                logger.warning("redis lookup of %d labels failed (%s); retrying in %.2fs", len(keys), exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
     async def handle(self, raws: Sequence[bytes], *, stopping: Callable[[], bool] = lambda: False) -> bool:
         """Join one batch of label events (plus any earlier ones still waiting) with Redis, in one MGET.
 
@@ -119,7 +104,12 @@ class LabelJoin:
         if not events:
             return True
         keys = [prediction_key(self.settings, e.id) for _, e in events]
-        stored = await self._mget(keys, stopping)
+        stored = await until_redis_answers(
+            lambda: self.client.mget(keys),
+            what=f"lookup of {len(keys)} labels",
+            stopping=stopping,
+            on_retry=lambda exc: self.metrics.redis_retries.inc(),
+        )
         if stored is None:
             self._pending.extend(events)
             return False

@@ -1,10 +1,11 @@
-"""Predictions into Redis: one pipeline per batch, a TTL on every key, retried until it succeeds."""
+"""Predictions into Redis: one command per batch, a TTL on every key, retried until it succeeds."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -12,6 +13,8 @@ from redis.exceptions import RedisError
 from driftline.settings import RedisSettings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def prediction_key(settings: RedisSettings, record_id: str) -> str:
@@ -21,6 +24,31 @@ def prediction_key(settings: RedisSettings, record_id: str) -> str:
 def redis_client(settings: RedisSettings) -> aioredis.Redis:
     password = settings.password.get_secret_value() if settings.password else None
     return aioredis.Redis.from_url(settings.url, password=password, socket_timeout=5, socket_connect_timeout=5)
+
+
+async def until_redis_answers(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    stopping: Callable[[], bool],
+    on_retry: Callable[[Exception], None],
+    max_backoff: float = 5.0,
+) -> T | None:
+    """Run ``operation`` until Redis answers, backing off exponentially; None only if asked to stop first.
+
+    ``operation`` must not itself return None. Nothing is dropped: the caller does not acknowledge its batch.
+    """
+    backoff = 0.05
+    while True:
+        try:
+            return await operation()
+        except (RedisError, OSError) as exc:
+            on_retry(exc)
+            if stopping():
+                return None
+            logger.warning("redis %s failed (%s); retrying in %.2fs", what, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
 
 
 # One command per batch: SET every key with the same TTL. Packing one command of 2n+1 arguments costs a fraction
@@ -55,17 +83,13 @@ class RedisSink:
         """True once written; False only if asked to stop before Redis came back (the batch is then not acked)."""
         if not ids:
             return True
-        ttl = self.settings.prediction_ttl_seconds
-        backoff = 0.05
-        while True:
-            try:
-                keys = [prediction_key(self.settings, record_id) for record_id in ids]
-                await self._set_all(keys=keys, args=[*documents, ttl])
-                return True
-            except (RedisError, OSError) as exc:
-                self._on_retry(exc)
-                if stopping():
-                    return False
-                logger.warning("redis write of %d predictions failed (%s); retrying in %.2fs", len(ids), exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+        keys = [prediction_key(self.settings, record_id) for record_id in ids]
+        args: list[bytes | int] = [*documents, self.settings.prediction_ttl_seconds]
+        written = await until_redis_answers(
+            lambda: self._set_all(keys=keys, args=args),
+            what=f"write of {len(ids)} predictions",
+            stopping=stopping,
+            on_retry=self._on_retry,
+            max_backoff=self._max_backoff,
+        )
+        return written is not None
