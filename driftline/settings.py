@@ -90,11 +90,8 @@ class ProcessorSettings(_Section):
     batch_within_seconds: float = Field(0.05, gt=0, description="longest wait to fill a micro-batch")
     metrics_host: str = Field("127.0.0.1", description="address the workers' /metrics server binds")
     metrics_port_base: int = Field(6066, ge=1, le=65535, description="worker i serves /metrics on base + i")
-    max_record_bytes: int = Field(64 * 1024, ge=64)
     drift_window: int = Field(5000, ge=100)
     drift_min_records: int = Field(1000, ge=1)
-    psi_watch: float = 0.1
-    psi_drift: float = 0.25
     model_reconcile_seconds: float = Field(
         10.0, gt=0, description="how often a worker checks the registry's production alias (besides updates)"
     )
