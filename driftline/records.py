@@ -64,6 +64,15 @@ class RecordBatch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, positions: np.ndarray) -> RecordBatch:
+        """The rows at ``positions``, in that order."""
+        return RecordBatch(
+            ids=[self.ids[i] for i in positions.tolist()],
+            event_time_ms=self.event_time_ms[positions],
+            columns={name: column[positions] for name, column in self.columns.items()},
+            index=self.index[positions],
+        )
+
     @classmethod
     def empty(cls, feature_names: list[str] | tuple[str, ...], numeric: set[str]) -> RecordBatch:
         return cls(

@@ -11,13 +11,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
 from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.settings import KafkaSettings
-from driftline.sources.base import LabeledRecord, to_frame
+from driftline.sources.base import frame_from_batch
 from driftline.topics import Topics
 from driftline.validation import Validator
 
@@ -80,15 +81,11 @@ def join_labeled(records: list[bytes], labels: list[bytes], contract: Contract) 
             by_id[str(event["id"])] = event["label"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             continue
-    validator = Validator(contract)
-    batch, rejections = validator.validate_batch(records)
-    raw_objects = [orjson.loads(records[i]) for i in batch.index.tolist()]
-    labeled = [
-        LabeledRecord(obj, by_id[rid]) for rid, obj in zip(batch.ids, raw_objects, strict=True) if rid in by_id
-    ]
+    batch, rejections = Validator(contract).validate_batch(records)
     # the same id may have been produced more than once: keep its last occurrence
-    unique = list({r.record[contract.id_field]: r for r in labeled}.values())
-    frame = to_frame(unique, contract) if unique else pd.DataFrame()
+    last = {rid: position for position, rid in enumerate(batch.ids) if rid in by_id}
+    labeled = batch.take(np.fromiter(last.values(), dtype=np.int64, count=len(last)))
+    frame = frame_from_batch(labeled, [by_id[rid] for rid in labeled.ids], contract) if last else pd.DataFrame()
     if len(frame):
         frame = frame.sort_values(contract.event_time_field, kind="stable").reset_index(drop=True)
     return frame, len(rejections)

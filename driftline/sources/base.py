@@ -19,6 +19,7 @@ import pandas as pd
 
 from driftline.contract import Contract
 from driftline.errors import DataError
+from driftline.records import RecordBatch
 from driftline.validation import Validator
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,11 @@ def to_frame(records: Iterable[LabeledRecord], contract: Contract) -> pd.DataFra
             f"{len(rejections)} of {len(records)} records do not fit contract {contract.name!r}: {detail}"
             + (" ..." if len(rejections) > len(first) else "")
         )
-    labels = [records[i].label for i in batch.index.tolist()]
+    return frame_from_batch(batch, [records[i].label for i in batch.index.tolist()], contract)
+
+
+def frame_from_batch(batch: RecordBatch, labels: list[int | str | None], contract: Contract) -> pd.DataFrame:
+    """A validated batch and its labels (one per row) as the frame :func:`to_frame` describes."""
     columns: dict[str, Any] = {
         contract.id_field: pd.Series(batch.ids, dtype=object),
         contract.event_time_field: pd.Series(batch.event_time_ms, dtype=np.int64),
