@@ -174,7 +174,7 @@ class Demo:
         self.spawn("trainer", "trainer", "serve")
         self.spawn("processors", "process", "--workers", str(o.workers))
         ready_by = time.monotonic() + 180
-        while not all(_serving(scrape(self.metrics_base + i)) for i in range(o.workers)):
+        while not all(serving_version(scrape(self.metrics_base + i)) for i in range(o.workers)):
             if time.monotonic() > ready_by:
                 self.console.print(f"[red]workers did not start serving within 180 s[/]; see {self.work}")
                 return 1
@@ -216,7 +216,7 @@ class Demo:
             p.promoted, p.promoted_at = promoted, now
             p.accuracy_before = promoted["champion_holdout"].get("accuracy")
         if p.promoted and p.all_serving_new is None:
-            versions = [_serving(samples) for samples in workers.values()]
+            versions = [serving_version(samples) for samples in workers.values()]
             if versions and all(v == p.promoted["new_version"] for v in versions):
                 p.all_serving_new = now
         if p.all_serving_new is not None and p.recovered_at is None and p.promoted:
@@ -232,7 +232,7 @@ class Demo:
         table = Table("worker", "version", "records", "dead letters", "p50 ms", "p99 ms", "accuracy", box=None)
         psi: dict[str, float] = {}
         for index, samples in workers.items():
-            version = _serving(samples)
+            version = serving_version(samples)
             scored = samples.get(("driftline_records_total", (("outcome", "scored"),)), 0)
             dead = samples.get(("driftline_records_total", (("outcome", "dead_letter"),)), 0)
             accuracy = samples.get(("driftline_labeled_accuracy", (("version", str(version)),))) if version else None
@@ -308,7 +308,8 @@ def _delta(now: Samples, before: Samples) -> Samples:
     return {key: value - before.get(key, 0.0) for key, value in buckets.items()}
 
 
-def _serving(samples: Samples) -> int | None:
+def serving_version(samples: Samples) -> int | None:
+    """The model version a worker's scrape says it serves (its one ``driftline_model_info`` series set to 1)."""
     for (name, labels), value in samples.items():
         if name == "driftline_model_info" and value == 1:
             return int(dict(labels)["version"])

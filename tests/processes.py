@@ -7,11 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from driftline.demo import scrape, serving_version
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,24 +60,18 @@ class WorkerProcess:
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Samples of /metrics as {(name, sorted labels): value}; empty if the page does not answer."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as response:
-                text = response.read().decode()
-        except OSError:
-            return {}
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
+        return scrape(self.metrics_port)
 
     def metric(self, name: str, **labels: str) -> float:
         return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
 
+    def serving_version(self) -> int | None:
+        return serving_version(self.metrics())
+
     def wait_serving(self, timeout: float = 120) -> None:
         def serving() -> bool:
             assert self.alive(), f"worker {self.index} died:\n{self.log()}"
-            return any(name == "driftline_model_info" for name, _ in self.metrics())
+            return self.serving_version() is not None
 
         wait_for(serving, timeout=timeout, interval=0.5, message=f"worker {self.index} serving a model")
 

@@ -92,14 +92,7 @@ def dashboard_queries() -> list[tuple[str, str]]:
 
 
 def serving_versions(pipeline: Pipeline) -> list[int | None]:
-    out = []
-    for worker in pipeline.workers:
-        version = None
-        for (name, labels), value in worker.metrics().items():
-            if name == "driftline_model_info" and value == 1:
-                version = int(dict(labels)["version"])
-        out.append(version)
-    return out
+    return [worker.serving_version() for worker in pipeline.workers]
 
 
 def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, registry: Registry) -> None:

@@ -37,10 +37,7 @@ def new_version(registry: Registry, note: str, *, change: dict[str, bytes] | Non
 
 
 def serving_version(pipeline: Pipeline, worker_index: int) -> int | None:
-    for (name, labels), value in pipeline.workers[worker_index].metrics().items():
-        if name == "driftline_model_info" and value == 1:
-            return int(dict(labels)["version"])
-    return None
+    return pipeline.workers[worker_index].serving_version()
 
 
 def test_ten_swaps_under_a_steady_stream_lose_nothing(swap_pipeline: Pipeline, registry: Registry) -> None:
