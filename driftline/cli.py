@@ -7,11 +7,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from driftline.errors import ConfigError, DriftlineError
 from driftline.settings import Settings
+
+if TYPE_CHECKING:
+    from driftline.stack import ServiceStatus
 
 logger = logging.getLogger("driftline")
 
@@ -50,20 +54,20 @@ def _stack_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(r.healthy for r in rows) else 1
 
 
-def _print_status(rows: Sequence[object]) -> None:
+def _print_status(rows: Sequence[ServiceStatus]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table("service", "pid", "port", "healthy", "version", "owner", "detail")
     for row in rows:
         table.add_row(
-            row.name,  # type: ignore[attr-defined]
-            str(row.pid or "-"),  # type: ignore[attr-defined]
-            str(row.port),  # type: ignore[attr-defined]
-            "yes" if row.healthy else "no",  # type: ignore[attr-defined]
-            row.version or "-",  # type: ignore[attr-defined]
-            row.owner,  # type: ignore[attr-defined]
-            row.detail,  # type: ignore[attr-defined]
+            row.name,
+            str(row.pid or "-"),
+            str(row.port),
+            "yes" if row.healthy else "no",
+            row.version or "-",
+            row.owner,
+            row.detail,
         )
     Console().print(table)
 

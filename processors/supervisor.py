@@ -7,7 +7,6 @@ write); its batch was not acknowledged, so a restarted worker consumes it again.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -39,7 +38,7 @@ class Supervisor:
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         command = [self.python, "-m", "processors", "worker", "--index", str(index)]
         logger.info("starting worker %d: %s", index, " ".join(command))
-        return subprocess.Popen(command, env=os.environ.copy())
+        return subprocess.Popen(command)  # inherits this process's environment, DRIFTLINE_* settings included
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
