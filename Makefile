@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 DRIFTLINE := $(BIN)/driftline
 PYTEST_ARGS ?=
 
-.PHONY: help venv stack-up stack-down stack-status test test-unit lint demo bench bench-score bench-stream clean
+.PHONY: help venv stack-up stack-down stack-status test test-unit lint demo bench bench-score bench-stream bench-loop clean
 
 help:
 	@echo "make demo        run the whole loop on the built-in scenario"
 	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
 	@echo "make bench       bench-score + bench-stream (tables, and JSON under bench/results/)"
+	@echo "make bench-loop  the closed loop timed: 1,000,000 stationary records, then drift (about 15 minutes)"
 	@echo "make stack-up | stack-down | stack-status"
 	@echo "make lint        ruff + mypy"
 
@@ -60,6 +61,10 @@ bench-stream: venv
 	$(BIN)/python -m bench.stream
 
 bench: bench-score bench-stream
+
+# The closed loop on the local stack: false alerts over a long stationary run, then onset → alert → promotion → swap.
+bench-loop: venv
+	$(BIN)/python -m bench.loop
 
 clean:
 	rm -rf $(VENV) .driftline .pytest_cache

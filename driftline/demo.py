@@ -43,6 +43,7 @@ class DemoOptions:
     drift: str = "covariate:salary:scale=1.8;concept:function=2"
     workers: int = 2
     keep_stack: bool = False
+    settle_seconds: float = 0.0  # keep streaming this long after recovery, then read the new model's accuracy again
 
 
 @dataclass
@@ -56,8 +57,13 @@ class Progress:
     promoted_at: float | None = None
     all_serving_new: float | None = None
     recovered_at: float | None = None
-    accuracy_before: float | None = None
+    accuracy_before: float | None = None  # the champion's holdout accuracy on the newest (drifted) data
     accuracy_after: float | None = None
+    accuracy_settled: float | None = None  # the new model's live accuracy settle_seconds after recovery
+    accuracy_stationary: float | None = None  # the first model's live accuracy just before drift onset
+    accuracy_drifted: float | None = None  # the first model's live accuracy on the drifted stream, at promotion
+    false_alerts: set[str] = field(default_factory=set)  # retrain-triggering alerts that fired before onset
+    retrains_before_onset: int = 0
 
     def missing(self) -> list[str]:
         steps = [
@@ -199,22 +205,48 @@ class Demo:
                     self._history.popleft()
                 self.observe(workers, drift_at)
                 live.update(self.view(workers))
-                if not self.progress.missing():
+                if self._done(workers):
                     break
                 time.sleep(1.0)
         return self.finish()
 
+    def _done(self, workers: dict[int, Samples]) -> bool:
+        """The loop completed, and (with settle_seconds) the new model has served that long after recovering."""
+        p = self.progress
+        if p.missing() or p.recovered_at is None or p.promoted is None:
+            return False
+        if time.monotonic() - p.recovered_at < self.options.settle_seconds:
+            return False
+        if self.options.settle_seconds > 0:
+            p.accuracy_settled = live_accuracy(workers, p.promoted["new_version"])
+        return True
+
     def observe(self, workers: dict[int, Samples], drift_at: int) -> None:
         p, now = self.progress, time.monotonic()
-        if p.drift_onset is None and now - p.started > self.options.stationary_seconds:
-            p.drift_onset = now
+        status = self.trainer_status()
+        history = status.get("history", [])
+        if p.drift_onset is None:
+            # Nothing can rightly fire yet: every drift and accuracy alert waits at least 1m after the real onset,
+            # which is no earlier than this one (the producer starts its clock after this process does).
+            for alert in self.prometheus('ALERTS{alertstate="firing",kind=~"drift|accuracy"}'):
+                labels = alert["metric"]
+                feature = f"{{feature={labels['feature']}}}" if "feature" in labels else ""
+                p.false_alerts.add(labels["alertname"] + feature)
+            p.retrains_before_onset = len(history)
+            first = [serving_version(samples) for samples in workers.values()]
+            if first and first[0] is not None:
+                p.accuracy_stationary = live_accuracy(workers, first[0])
+            if now - p.started > self.options.stationary_seconds:
+                p.drift_onset = now
         if p.alert_fired is None and self.prometheus('ALERTS{alertname="DriftlineFeatureDrift",alertstate="firing"}'):
             p.alert_fired = now
-        status = self.trainer_status()
-        promoted = next((h for h in status.get("history", []) if h["outcome"] == "promoted"), None)
+        after_onset = history[p.retrains_before_onset :] if p.drift_onset is not None else []
+        promoted = next((h for h in after_onset if h["outcome"] == "promoted"), None)
         if promoted and p.promoted_at is None:
             p.promoted, p.promoted_at = promoted, now
             p.accuracy_before = promoted["champion_holdout"].get("accuracy")
+            if promoted.get("champion_version") is not None:
+                p.accuracy_drifted = live_accuracy(workers, promoted["champion_version"])
         if p.promoted and p.all_serving_new is None:
             versions = [serving_version(samples) for samples in workers.values()]
             if versions and all(v == p.promoted["new_version"] for v in versions):
@@ -280,6 +312,14 @@ class Demo:
             "retrain": p.promoted,
             "accuracy_before": p.accuracy_before,
             "accuracy_after": p.accuracy_after,
+            "live_accuracy": {
+                "stationary": p.accuracy_stationary,
+                "drifted_before_swap": p.accuracy_drifted,
+                "recovered": p.accuracy_after,
+                "settled": p.accuracy_settled,
+            },
+            "false_alerts_before_onset": sorted(p.false_alerts),
+            "retrains_before_onset": p.retrains_before_onset,
             "missing": p.missing(),
         }
         path = self.work / "report.json"
@@ -306,6 +346,13 @@ def _delta(now: Samples, before: Samples) -> Samples:
     if any(value < before.get(key, 0.0) for key, value in buckets.items()):
         return buckets  # the worker restarted: its histogram started over
     return {key: value - before.get(key, 0.0) for key, value in buckets.items()}
+
+
+def live_accuracy(workers: dict[int, Samples], version: int) -> float | None:
+    """Mean over the workers of the rolling labeled accuracy of ``version`` (None where no worker has one yet)."""
+    key = ("driftline_labeled_accuracy", (("version", str(version)),))
+    known = [samples[key] for samples in workers.values() if key in samples]
+    return sum(known) / len(known) if known else None
 
 
 def serving_version(samples: Samples) -> int | None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from driftline.demo import Progress, _delta, quantile_ms
+import pytest
+
+from driftline.demo import Progress, _delta, live_accuracy, quantile_ms
 
 BUCKET = "driftline_end_to_end_latency_seconds_bucket"
 
@@ -30,3 +32,13 @@ def test_progress_lists_what_did_not_happen() -> None:
     assert p.missing() == ["drift alert fired", "new model promoted", "every worker serving it", "accuracy recovered"]
     p.alert_fired = p.promoted_at = p.all_serving_new = p.recovered_at = 1.0
     assert p.missing() == []
+
+
+def test_live_accuracy_is_the_mean_over_the_workers_that_have_one() -> None:
+    def accuracy(version: str, value: float) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {("driftline_labeled_accuracy", (("version", version),)): value}
+
+    workers = {0: accuracy("2", 0.8), 1: {**accuracy("1", 0.4), **accuracy("2", 0.9)}, 2: {}}
+    assert live_accuracy(workers, 2) == pytest.approx(0.85)
+    assert live_accuracy(workers, 1) == 0.4
+    assert live_accuracy(workers, 3) is None
