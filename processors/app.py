@@ -1,10 +1,11 @@
 """The processor's composition root: ``create_app(settings, worker_index)`` builds one faust worker.
 
 Per micro-batch: validate, dead-letter the rejections, score the rest with the model slot's current version,
-write Redis (one pipeline), send to the predictions topic, update drift and metrics, and only then commit the
-batch's offsets (at-least-once). Records and labels arrive through group-managed aiokafka batch consumers inside
-the faust app (see processors/batch_consumer.py for why not faust's per-event agents); faust runs the worker, its
-timers, its producer and the web server that serves ``/metrics``.
+write Redis (one command), send to the predictions topic, update drift and metrics; the batch's offsets are
+committed once Kafka has acknowledged its sends (at-least-once), while the next batches are processed. Records
+and labels arrive through group-managed aiokafka batch consumers inside the faust app (see
+processors/batch_consumer.py for why not faust's per-event agents); faust runs the worker, its timers, its
+producer and the web server that serves ``/metrics``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from driftline.kafka_admin import ensure_topics
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
-from processors.batch_consumer import BatchConsumer
+from processors.batch_consumer import BatchConsumer, already_acknowledged
 from processors.faust_config import faust_options
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
@@ -39,6 +40,7 @@ from processors.scoring_step import Incoming, StepResult
 
 logger = logging.getLogger(__name__)
 
+LABEL_FETCH_MIN_BYTES = 32 * 1024
 EXIT_UNEXPECTED = 70  # an unexpected error: the batch was not committed; a supervisor restarts the worker
 
 
@@ -89,9 +91,10 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         else:
             metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(behind)
 
-    def consumer(topic: str, group_id: str, within: float) -> BatchConsumer:
+    def consumer(topic: str, group_id: str, within: float, min_bytes: int = 1) -> BatchConsumer:
         return BatchConsumer(settings.kafka, topic, group_id, batch_max=p.batch_max, within_seconds=within,
-                             client_id=f"{group_id}-{worker_index}", on_assignment=assigned, on_lag=lag)  # fmt: skip
+                             fetch_min_bytes=min_bytes, client_id=f"{group_id}-{worker_index}",
+                             on_assignment=assigned, on_lag=lag)  # fmt: skip
 
     def stopping() -> bool:
         return bool(app.should_stop)
@@ -122,17 +125,19 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     async def score_records() -> None:
         await slot.wait_ready()
 
-        async def handle(messages: list[Incoming]) -> bool:
+        async def handle(messages: list[Incoming]) -> Awaitable[object] | None:
             return await process_batch(processor, messages)
 
         await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(handle), "records")
 
     @app.task
     async def join_labels() -> None:
-        async def handle(messages: list[Incoming]) -> bool:
-            return await labels.handle([m.value for m in messages], stopping=stopping)
+        async def handle(messages: list[Incoming]) -> Awaitable[object] | None:
+            joined = await labels.handle([m.value for m in messages], stopping=stopping)
+            return already_acknowledged() if joined else None
 
-        await _guarded(consumer(topics.labels, f"{group}.labels", 0.5).run(handle), "labels")
+        # Labels are not urgent: the broker gathers a few hundred (or waits 0.5 s), so the join costs few rounds.
+        await _guarded(consumer(topics.labels, f"{group}.labels", 0.5, LABEL_FETCH_MIN_BYTES).run(handle), "labels")
 
     @app.page("/metrics")  # type: ignore[arg-type]
     async def metrics_page(web: Any, request: Any) -> Response:
@@ -163,8 +168,9 @@ async def _guarded(loop: Awaitable[None], what: str) -> None:
         hard_exit(EXIT_UNEXPECTED, f"{exc.__class__.__name__}: {exc}")
 
 
-async def process_batch(processor: Processor, messages: list[Incoming]) -> bool:
-    """Everything for one batch. True when it is safe to acknowledge (written and sent), False to not ack."""
+async def process_batch(processor: Processor, messages: list[Incoming]) -> Awaitable[object] | None:
+    """Everything for one batch: None if it was not written to Redis (do not commit it), else an awaitable that
+    completes when its dead letters and predictions are acknowledged by Kafka (commit it after that)."""
     started = time.perf_counter()
     step, window = processor.slot.current()
     result = step(messages)
@@ -172,19 +178,17 @@ async def process_batch(processor: Processor, messages: list[Incoming]) -> bool:
     producer = processor.app.producer
     pending = [await _dead_letter(processor, messages[r.index], r) for r in result.rejections]
     if not await processor.sink.write(result.ids, result.documents, stopping=lambda: bool(processor.app.should_stop)):
-        return False
+        return None
     written_ms = time.time() * 1000.0
     for record_id, document in zip(result.ids, result.documents, strict=True):
         sent = await producer.send(processor.topics.predictions, record_id.encode(), document, None, None, None)
         pending.append(sent)
-    if pending:
-        await asyncio.gather(*pending)
     _observe(m, result, written_ms)
     if result.counts:
         window.add(result.counts)
         _publish_drift(m, window)
     m.batch_seconds.observe(time.perf_counter() - started)
-    return True
+    return asyncio.gather(*pending)
 
 
 async def _dead_letter(processor: Processor, message: Incoming, rejection: Any) -> Any:

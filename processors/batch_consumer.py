@@ -1,15 +1,20 @@
-"""Micro-batches from a topic for a consumer group, committed only after the batch's handler succeeded.
+"""Micro-batches from a topic for a consumer group, committed only once the batch's effects are durable.
 
 faust's per-event stream path tops out near 7,000 records/s on a 2-core machine even for an agent that does
 nothing (docs/architecture.md); aiokafka's ``getmany`` hands over whole fetched batches at a fraction of the
-per-record cost. Offsets are committed explicitly, after the handler returned True, so a crash or a stop at any
-point re-delivers the batch in hand (at-least-once) and nothing is acknowledged before it is written.
+per-record cost. The handler writes a batch and returns an awaitable that completes when the rest of its effects
+(the Kafka sends) are acknowledged. Offsets are committed explicitly, in consumption order, only after both, so
+a crash or a stop at any point re-delivers every batch not yet committed (at-least-once). The next batch is
+fetched and processed while the previous one's acknowledgements and commit are in flight (a bounded number).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -19,12 +24,87 @@ from processors.scoring_step import Incoming
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[list[Incoming]], Awaitable[bool]]
+Offsets = dict[TopicPartition, int]
+# A batch's handler: None if the batch was not written (stop without committing it), else an awaitable that
+# completes when the batch's remaining effects are acknowledged (or raises: the worker then exits uncommitted).
+Handler = Callable[[list[Incoming]], Awaitable[Awaitable[object] | None]]
+
+
+def already_acknowledged() -> asyncio.Future[None]:
+    """An awaitable for a batch with nothing left to acknowledge."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+class InOrderCommits:
+    """Commits batches' offsets in the order they were consumed, each once its effects are acknowledged.
+
+    At most ``max_in_flight`` batches wait for acknowledgement; beyond that ``add`` waits for the oldest. A commit
+    never blocks the consume loop: it runs in the background, and batches acknowledged meanwhile are committed
+    together by the next one. A failed acknowledgement raises from ``add``/``advance``/``drain`` from then on, and
+    neither that batch nor any later one is committed.
+    """
+
+    def __init__(self, commit: Callable[[Offsets], Coroutine[Any, Any, None]], *, max_in_flight: int) -> None:
+        self._commit = commit
+        self.max_in_flight = max_in_flight
+        self._pending: deque[tuple[Offsets, asyncio.Future[object]]] = deque()
+        self._ready: Offsets = {}  # acknowledged, not yet committed
+        self._committing: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._error: Exception | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def add(self, offsets: Offsets, acknowledged: Awaitable[object]) -> None:
+        self._pending.append((offsets, asyncio.ensure_future(acknowledged)))
+        await self.advance()
+
+    async def advance(self) -> None:
+        """Collect every leading acknowledged batch (waiting only while too many are in flight); commit if idle."""
+        async with self._lock:
+            await self._collect(lambda: self._pending[0][1].done() or len(self._pending) > self.max_in_flight)
+            if self._committing is not None and self._committing.done():
+                task, self._committing = self._committing, None
+                task.result()
+            if self._ready and self._committing is None:
+                ready, self._ready = self._ready, {}
+                self._committing = asyncio.create_task(self._commit(ready))
+
+    async def drain(self) -> None:
+        """Wait for every batch in flight and commit it (before a rebalance or a stop)."""
+        async with self._lock:
+            await self._collect(lambda: True)
+            if self._committing is not None:
+                task, self._committing = self._committing, None
+                await task
+            if self._ready:
+                ready, self._ready = self._ready, {}
+                await self._commit(ready)
+
+    async def _collect(self, take: Callable[[], bool]) -> None:
+        if self._error is not None:
+            raise self._error
+        while self._pending and take():
+            offsets, acknowledged = self._pending[0]
+            try:
+                await acknowledged
+            except Exception as exc:  # this batch and every later one stay uncommitted, for good
+                self._error = exc
+                raise
+            self._pending.popleft()
+            self._ready.update(offsets)
 
 
 class _Assignment(ConsumerRebalanceListener):
     def __init__(
-        self, topic: str, on_change: Callable[[str, int], None], on_revoked: Callable[[set[TopicPartition]], None]
+        self,
+        topic: str,
+        on_change: Callable[[str, int], None],
+        on_revoked: Callable[[set[TopicPartition]], Awaitable[None]],
     ) -> None:
         self.topic = topic
         self.on_change = on_change
@@ -32,7 +112,7 @@ class _Assignment(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         logger.info("partitions revoked topic=%s %s", self.topic, sorted(tp.partition for tp in revoked))
-        self.on_revoked(revoked)
+        await self.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
@@ -50,6 +130,8 @@ class BatchConsumer:
         batch_max: int,
         within_seconds: float,
         client_id: str,
+        fetch_min_bytes: int = 1,
+        max_in_flight: int = 4,
         on_assignment: Callable[[str, int], None] = lambda topic, n: None,
         on_lag: Callable[[str, int, int], None] = lambda topic, partition, lag: None,
     ) -> None:
@@ -57,7 +139,8 @@ class BatchConsumer:
         self.topic = topic
         self.batch_max = batch_max
         self.within_ms = max(1, int(within_seconds * 1000))
-        self._listener = _Assignment(topic, on_assignment, self._forget_lag)
+        self._listener = _Assignment(topic, on_assignment, self._revoked)
+        self._commits = InOrderCommits(self._commit, max_in_flight=max_in_flight)
         self._consumer = AIOKafkaConsumer(
             group_id=group_id,
             client_id=client_id,
@@ -65,33 +148,48 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             max_poll_records=batch_max,
             fetch_max_wait_ms=self.within_ms,
+            fetch_min_bytes=fetch_min_bytes,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             request_timeout_ms=kafka.request_timeout_ms,
             **kafka.client_options(),
         )
 
-    def _forget_lag(self, revoked: set[TopicPartition]) -> None:
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
+        # Commit what is in flight while the partitions are still ours, so their next owner does not redo it.
+        await self._commits.drain()
         for tp in revoked:
             self._on_lag(tp.topic, tp.partition, -1)  # -1: no longer ours
 
+    async def _commit(self, offsets: Offsets) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took these partitions away; the batches were written (idempotently) and whoever owns
+            # them now will deliver them again.
+            logger.warning("commit after a rebalance failed (%s); some records may be scored twice", exc)
+
     async def run(self, handle: Handler) -> None:
-        """Consume until cancelled or until ``handle`` returns False (its batch is then not committed)."""
+        """Consume until cancelled or until ``handle`` returns None (that batch and later ones are not committed)."""
         consumer = self._consumer
         consumer.subscribe([self.topic], listener=self._listener)
         await consumer.start()
+        stopped_cleanly = False
         try:
             while True:
                 fetched = await consumer.getmany(timeout_ms=self.within_ms, max_records=self.batch_max)
                 if not fetched:
+                    await self._commits.advance()
                     continue
                 messages = [
                     Incoming(key=r.key, value=r.value, topic=r.topic, partition=r.partition, offset=r.offset)
                     for records in fetched.values()
                     for r in records
                 ]
-                if not await handle(messages):
+                acknowledged = await handle(messages)
+                if acknowledged is None:
                     logger.warning("batch of %d not written; stopping without committing it", len(messages))
+                    stopped_cleanly = True
                     return
                 offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
                 assigned = consumer.assignment()  # a rebalance during the batch may have taken some away
@@ -99,11 +197,14 @@ class BatchConsumer:
                     highwater = consumer.highwater(tp) if tp in assigned else None
                     if highwater is not None:
                         self._on_lag(tp.topic, tp.partition, max(0, highwater - position))
-                try:
-                    await consumer.commit(offsets)
-                except (CommitFailedError, KafkaError) as exc:
-                    # A rebalance took these partitions away; the batch was written (idempotently) and whoever
-                    # owns them now will deliver it again.
-                    logger.warning("commit after a rebalance failed (%s); the batch may be scored twice", exc)
+                await self._commits.add(offsets, acknowledged)
+        except asyncio.CancelledError:
+            stopped_cleanly = True
+            raise
         finally:
+            if stopped_cleanly:  # a stop: commit what was written and acknowledged (a failure leaves it all)
+                try:
+                    await asyncio.wait_for(self._commits.drain(), timeout=10)
+                except Exception as exc:
+                    logger.warning("stopping with %d batches uncommitted: %s", self._commits.in_flight, exc)
             await consumer.stop()

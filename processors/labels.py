@@ -93,12 +93,15 @@ class LabelJoin:
         """
         now = self._clock()
         events = []
+        invalid = 0
         for raw in raws:
             event = parse_label(raw)
             if event is None:
-                self.metrics.labels.labels(outcome="invalid").inc()
+                invalid += 1
             else:
                 events.append((now + self.grace_seconds, event))
+        if invalid:
+            self.metrics.labels.labels(outcome="invalid").inc(invalid)
         events.extend(self._pending)
         self._pending.clear()
         if not events:
@@ -114,18 +117,21 @@ class LabelJoin:
             self._pending.extend(events)
             return False
         touched: set[int] = set()
+        matched = unmatched = 0
         for (deadline, event), document in zip(events, stored, strict=True):
             if document is None:
                 if deadline > now and len(self._pending) < self.max_pending:
                     self._pending.append((deadline, event))
                 else:
-                    self.metrics.labels.labels(outcome="unmatched").inc()
+                    unmatched += 1
                 continue
             prediction = orjson.loads(document)
             version = int(prediction["version"])
             self.accuracy.add(version, str(prediction["label"]) == str(event.label))
-            self.metrics.labels.labels(outcome="matched").inc()
+            matched += 1
             touched.add(version)
+        self.metrics.labels.labels(outcome="matched").inc(matched)
+        self.metrics.labels.labels(outcome="unmatched").inc(unmatched)
         for version in touched:
             value = self.accuracy.accuracy(version)
             if value is not None:
