@@ -1,7 +1,9 @@
 """Joins late labels with stored predictions: matched/unmatched counts and a rolling accuracy per model version.
 
-A label may arrive before its prediction is written (labels sent at once); it then waits up to a grace period
-and is looked up again before it is counted as unmatched.
+A label may arrive before its prediction is written (labels sent at once, or a worker behind its records); it
+then waits, and is looked up again every ``retry_seconds`` until a grace period ends, when it is counted as
+unmatched. Waiting labels are looked up only when due, never with every batch: a backlog of waiting labels must not
+turn each batch into a lookup of all of them.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class LabelJoin:
         *,
         window: int = 2000,
         grace_seconds: float = 30.0,
+        retry_seconds: float = 1.0,
         max_pending: int = 200_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -82,17 +85,19 @@ class LabelJoin:
         self.metrics = metrics
         self.accuracy = RollingAccuracy(window)
         self.grace_seconds = grace_seconds
+        self.retry_seconds = retry_seconds
         self.max_pending = max_pending
         self._clock = clock
-        self._pending: deque[tuple[float, LabelEvent]] = deque()
+        # (deadline, next lookup, event), in order of next lookup (every entry waits the same retry_seconds)
+        self._pending: deque[tuple[float, float, LabelEvent]] = deque()
 
     async def handle(self, raws: Sequence[bytes], *, stopping: Callable[[], bool] = lambda: False) -> bool:
-        """Join one batch of label events (plus any earlier ones still waiting) with Redis, in one MGET.
+        """Join one batch of label events (plus the waiting ones that are due) with Redis, in one MGET.
 
         Waits for Redis when it is down; False only if asked to stop first (the batch must then not be acked).
         """
         now = self._clock()
-        events = []
+        events: list[tuple[float, LabelEvent]] = []
         invalid = 0
         for raw in raws:
             event = parse_label(raw)
@@ -102,8 +107,10 @@ class LabelJoin:
                 events.append((now + self.grace_seconds, event))
         if invalid:
             self.metrics.labels.labels(outcome="invalid").inc(invalid)
-        events.extend(self._pending)
-        self._pending.clear()
+        due = []  # taken out before the lookup: the timer's call and the consumer's may interleave
+        while self._pending and self._pending[0][1] <= now:
+            due.append(self._pending.popleft())
+        events.extend((deadline, event) for deadline, _, event in due)
         if not events:
             return True
         keys = [prediction_key(self.settings, e.id) for _, e in events]
@@ -113,15 +120,15 @@ class LabelJoin:
             stopping=stopping,
             on_retry=lambda exc: self.metrics.redis_retries.inc(),
         )
-        if stored is None:
-            self._pending.extend(events)
+        if stored is None:  # asked to stop while Redis is down: the batch is not acked, the waiting ones stay
+            self._pending.extendleft(reversed(due))
             return False
         touched: set[int] = set()
         matched = unmatched = 0
         for (deadline, event), document in zip(events, stored, strict=True):
             if document is None:
                 if deadline > now and len(self._pending) < self.max_pending:
-                    self._pending.append((deadline, event))
+                    self._pending.append((deadline, now + self.retry_seconds, event))
                 else:
                     unmatched += 1
                 continue

@@ -1,0 +1,70 @@
+"""The labels join on the real Redis, on an injected clock: early labels wait, are looked up again only when due,
+and are counted unmatched once their grace period ends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from driftline.settings import Settings
+from driftline.stack import Stack
+from processors.labels import LabelJoin
+from processors.metrics import ProcessorMetrics
+from processors.redis_sink import prediction_key, redis_client
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def label(record_id: str, value: int) -> bytes:
+    return orjson.dumps({"id": record_id, "label": value, "event_time": 0})
+
+
+def test_early_labels_wait_and_are_looked_up_only_when_due(stack: Stack, settings: Settings, unique: str) -> None:
+    redis_settings = settings.redis.model_copy(update={"key_prefix": f"test-{unique}:"})
+    registry = CollectorRegistry()
+    metrics = ProcessorMetrics(registry)
+    clock = Clock()
+
+    def count(outcome: str) -> float:
+        return registry.get_sample_value("driftline_labels_total", {"outcome": outcome}) or 0.0
+
+    async def scenario() -> None:
+        client = redis_client(redis_settings)
+        join = LabelJoin(client, redis_settings, metrics, grace_seconds=10.0, retry_seconds=1.0, clock=clock)
+        try:
+            prediction = {"id": "a", "version": 3, "label": 1, "score": 0.9}
+            await client.set(prediction_key(redis_settings, "a"), orjson.dumps(prediction))
+            # "a" is scored already; "b" and "c" arrive before their predictions
+            assert await join.handle([label("a", 1), label("b", 0), label("c", 1)])
+            assert (count("matched"), join.pending) == (1, 2)
+
+            for record_id, predicted in (("b", 0), ("c", 0)):
+                document = {"id": record_id, "version": 3, "label": predicted, "score": 0.1}
+                await client.set(prediction_key(redis_settings, record_id), orjson.dumps(document))
+            clock.now += 0.5
+            assert await join.handle([])  # not due yet: not looked up
+            assert (count("matched"), join.pending) == (1, 2)
+            clock.now += 0.6
+            assert await join.handle([])
+            assert (count("matched"), join.pending) == (3, 0)
+            assert registry.get_sample_value("driftline_labeled_accuracy", {"version": "3"}) == 2 / 3
+
+            assert await join.handle([label("never", 1)])  # a label whose record is never scored
+            for _ in range(12):
+                clock.now += 1.0
+                assert await join.handle([])
+            assert (count("unmatched"), join.pending) == (1, 0)
+        finally:
+            keys = [prediction_key(redis_settings, x) for x in ("a", "b", "c")]
+            await client.delete(*keys)
+            await client.aclose()
+
+    asyncio.run(scenario())
