@@ -38,6 +38,7 @@ from driftline.sources import AgrawalSource
 from driftline.stack import Stack
 from driftline.topics import Topics
 from producers.producer import ProduceOptions, RecordProducer
+from tests.kafka_topics import delete_prefixed_topics
 from tests.processes import WorkerProcess, free_port, settings_env
 
 RESULTS = Path(__file__).parent / "results"
@@ -202,6 +203,7 @@ class Bench:
     def close(self) -> None:
         for w in self.workers:
             w.stop()
+        delete_prefixed_topics(self.kafka)
         keys = list(self.redis.scan_iter(f"{self.prefix}*", count=10_000))
         for i in range(0, len(keys), 10_000):
             self.redis.delete(*keys[i : i + 10_000])

@@ -16,6 +16,7 @@ from driftline.settings import KafkaSettings, Settings
 from driftline.stack import Stack
 from driftline.topics import Topics
 from tests.integration.pipeline import Pipeline
+from tests.kafka_topics import delete_prefixed_topics
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +44,12 @@ def unique() -> str:
 
 
 @pytest.fixture
-def kafka_settings(stack: Stack, settings: Settings, unique: str) -> KafkaSettings:
-    """Kafka settings with a topic prefix of this test's own; its topics are created."""
+def kafka_settings(stack: Stack, settings: Settings, unique: str) -> Iterator[KafkaSettings]:
+    """Kafka settings with a topic prefix of this test's own; its topics are created, and deleted afterwards."""
     kafka = settings.kafka.model_copy(update={"topic_prefix": f"test-{unique}."})
     ensure_topics(kafka, specs_for(kafka))
-    return kafka
+    yield kafka
+    delete_prefixed_topics(kafka)
 
 
 @pytest.fixture
