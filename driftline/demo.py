@@ -252,9 +252,7 @@ class Demo:
             if versions and all(v == p.promoted["new_version"] for v in versions):
                 p.all_serving_new = now
         if p.all_serving_new is not None and p.recovered_at is None and p.promoted:
-            accuracies = [samples.get(("driftline_labeled_accuracy", (("version", str(p.promoted["new_version"])),)))
-                          for samples in workers.values()]  # fmt: skip
-            known = [a for a in accuracies if a is not None]
+            known = worker_accuracies(workers, p.promoted["new_version"])
             if known and p.accuracy_before is not None and min(known) > p.accuracy_before + 0.1:
                 p.recovered_at, p.accuracy_after = now, min(known)
 
@@ -348,10 +346,15 @@ def _delta(now: Samples, before: Samples) -> Samples:
     return {key: value - before.get(key, 0.0) for key, value in buckets.items()}
 
 
+def worker_accuracies(workers: dict[int, Samples], version: int) -> list[float]:
+    """The rolling labeled accuracy of ``version`` on each worker that has one."""
+    key = ("driftline_labeled_accuracy", (("version", str(version)),))
+    return [samples[key] for samples in workers.values() if key in samples]
+
+
 def live_accuracy(workers: dict[int, Samples], version: int) -> float | None:
     """Mean over the workers of the rolling labeled accuracy of ``version`` (None where no worker has one yet)."""
-    key = ("driftline_labeled_accuracy", (("version", str(version)),))
-    known = [samples[key] for samples in workers.values() if key in samples]
+    known = worker_accuracies(workers, version)
     return sum(known) / len(known) if known else None
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from kafka.errors import KafkaError
+
 from driftline.kafka_admin import admin_client
 from driftline.settings import KafkaSettings
 
@@ -15,8 +17,6 @@ def delete_prefixed_topics(kafka: KafkaSettings) -> int:
     prefix = kafka.topic_prefix
     if not prefix.startswith(("test-", "bench-")):
         raise ValueError(f"refusing to delete the topics of prefix {prefix!r}: not a test's or a benchmark's")
-    from kafka.errors import KafkaError
-
     admin = admin_client(kafka)
     try:
         names = [name for name in admin.list_topics() if name.startswith(prefix)]
