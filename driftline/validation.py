@@ -211,8 +211,11 @@ class Validator:
         by_name = dict(zip(self._order, values, strict=True))
         return Row(id=record_id, event_time_ms=event_ms, features={n: by_name[n] for n in self._names})
 
-    def validate_batch(self, raws: Sequence[bytes]) -> tuple[RecordBatch, list[Rejection]]:
-        """A micro-batch of bytes → valid rows by column (``index`` = input position), and the rejections."""
+    def validate_batch(self, raws: Sequence[bytes | None]) -> tuple[RecordBatch, list[Rejection]]:
+        """A micro-batch of bytes → valid rows by column (``index`` = input position), and the rejections.
+
+        A missing value (a Kafka tombstone, None) is rejected as malformed.
+        """
         kept = _Kept()
         rejections: list[Rejection] = []
         parse, head, add = self._parse, self._head, kept.add

@@ -4,8 +4,9 @@ Per micro-batch: validate, dead-letter the rejections, score the rest with the m
 write Redis (one command), send to the predictions topic, update drift and metrics; the batch's offsets are
 committed once Kafka has acknowledged its sends (at-least-once), while the next batches are processed. Records
 and labels arrive through group-managed aiokafka batch consumers inside the faust app (see
-processors/batch_consumer.py for why not faust's per-event agents); faust runs the worker, its timers, its
-producer and the web server that serves ``/metrics``.
+processors/batch_consumer.py for why not faust's per-event agents); predictions and dead letters leave through
+the worker's own producer, one record batch per partition (processors/publisher.py). faust runs the worker, its
+timers, the model-updates agent and the web server that serves ``/metrics``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from processors.faust_config import faust_options
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
 from processors.model_slot import ModelSlot
+from processors.publisher import Publisher
 from processors.redis_sink import RedisSink, redis_client
 from processors.scoring_step import Incoming, StepResult
 
@@ -63,6 +65,7 @@ class Processor:
     sink: RedisSink
     labels: LabelJoin
     topics: Topics
+    publisher: Publisher
 
 
 def create_app(settings: Settings, worker_index: int = 0) -> Processor:
@@ -79,7 +82,8 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     group = p.group_id or f"{settings.kafka.topic_prefix}processor"
     # Every worker has a faust group of its own, so its model-updates agent hears every update (a broadcast).
     app = faust.App(f"{group}.updates.{socket.gethostname()}.{worker_index}", **options)
-    processor = Processor(app, settings, worker_index, metrics, slot, sink, labels, topics)
+    publisher = Publisher(settings.kafka, client_id=f"{group}-producer-{worker_index}")
+    processor = Processor(app, settings, worker_index, metrics, slot, sink, labels, topics, publisher)
 
     def assigned(topic: str, n: int) -> None:
         metrics.assigned_partitions.labels(topic=topic).set(n)
@@ -128,7 +132,11 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         async def handle(messages: list[Incoming]) -> Awaitable[object] | None:
             return await process_batch(processor, messages)
 
-        await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(handle), "records")
+        await publisher.start()
+        try:
+            await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(handle), "records")
+        finally:  # after the consumer: its last batches' acknowledgements come from this producer
+            await publisher.stop()
 
     @app.task
     async def join_labels() -> None:
@@ -175,14 +183,16 @@ async def process_batch(processor: Processor, messages: list[Incoming]) -> Await
     step, window = processor.slot.current()
     result = step(messages)
     m = processor.metrics
-    producer = processor.app.producer
+    topics, publisher = processor.topics, processor.publisher
     pending = [await _dead_letter(processor, messages[r.index], r) for r in result.rejections]
     if not await processor.sink.write(result.ids, result.documents, stopping=lambda: bool(processor.app.should_stop)):
         return None
     written_ms = time.time() * 1000.0
-    for record_id, document in zip(result.ids, result.documents, strict=True):
-        sent = await producer.send(processor.topics.predictions, record_id.encode(), document, None, None, None)
-        pending.append(sent)
+    if result.ids:
+        keys = [record_id.encode() for record_id in result.ids]
+        partitions = [messages[i].partition for i in result.indexes]
+        sources = await publisher.partition_count(topics.records)
+        pending.append(await publisher.send_all(topics.predictions, keys, result.documents, partitions, sources))
     _observe(m, result, written_ms)
     if result.counts:
         window.add(result.counts)
@@ -203,7 +213,7 @@ async def _dead_letter(processor: Processor, message: Incoming, rejection: Any) 
     processor.metrics.dead_letters.labels(reason=rejection.reason.value).inc()
     logger.debug("dead letter partition=%s offset=%s reason=%s", message.partition, message.offset,
                  rejection.reason.value)  # fmt: skip
-    return await processor.app.producer.send(processor.topics.dead_letter, key, message.value, None, None, headers)
+    return await processor.publisher.send(processor.topics.dead_letter, key, message.value, headers)
 
 
 def _observe(m: ProcessorMetrics, result: StepResult, written_ms: float) -> None:

@@ -181,11 +181,7 @@ class BatchConsumer:
                 if not fetched:
                     await self._commits.advance()
                     continue
-                messages = [
-                    Incoming(key=r.key, value=r.value, topic=r.topic, partition=r.partition, offset=r.offset)
-                    for records in fetched.values()
-                    for r in records
-                ]
+                messages: list[Incoming] = [r for records in fetched.values() for r in records]
                 acknowledged = await handle(messages)
                 if acknowledged is None:
                     logger.warning("batch of %d not written; stopping without committing it", len(messages))

@@ -30,7 +30,9 @@ class LabelEvent:
     label: object
 
 
-def parse_label(raw: bytes) -> LabelEvent | None:
+def parse_label(raw: bytes | None) -> LabelEvent | None:
+    if raw is None:  # a tombstone
+        return None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -91,7 +93,7 @@ class LabelJoin:
         # (deadline, next lookup, event), in order of next lookup (every entry waits the same retry_seconds)
         self._pending: deque[tuple[float, float, LabelEvent]] = deque()
 
-    async def handle(self, raws: Sequence[bytes], *, stopping: Callable[[], bool] = lambda: False) -> bool:
+    async def handle(self, raws: Sequence[bytes | None], *, stopping: Callable[[], bool] = lambda: False) -> bool:
         """Join one batch of label events (plus the waiting ones that are due) with Redis, in one MGET.
 
         Waits for Redis when it is down; False only if asked to stop first (the batch must then not be acked).

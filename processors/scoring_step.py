@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 import orjson
@@ -18,20 +19,25 @@ from driftline.records import RecordBatch, Rejection
 from driftline.validation import Validator
 
 
-@dataclass(frozen=True)
-class Incoming:
-    """A message as consumed: its bytes and where it came from."""
+class Incoming(Protocol):
+    """A message as consumed (aiokafka's ``ConsumerRecord``, passed on as it is): its bytes and where it came from."""
 
-    key: bytes | None
-    value: bytes
-    topic: str
-    partition: int
-    offset: int
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
 
 
 @dataclass(frozen=True)
 class StepResult:
     ids: list[str]
+    indexes: list[int]  # each prediction's position in the input batch
     documents: list[bytes]  # the prediction JSON, as written to Redis and the predictions topic
     event_time_ms: np.ndarray
     rejections: list[Rejection]
@@ -61,6 +67,7 @@ class ScoringStep:
         documents = self._documents(batch, scores, labels, now=time.time() if now is None else now)
         return StepResult(
             ids=batch.ids,
+            indexes=batch.index.tolist(),
             documents=documents,
             event_time_ms=batch.event_time_ms,
             rejections=rejections,

@@ -17,6 +17,7 @@ from driftline.registry import Registry
 from driftline.sources import AgrawalSource
 from driftline.validation import Validator
 from producers.bad_records import bad_corpus
+from processors.publisher import key_partition
 from producers.producer import ProduceOptions, RecordProducer, kafka_producer
 from tests.integration.pipeline import Pipeline
 from tests.kafka_reading import read_topic
@@ -47,6 +48,13 @@ def test_every_record_scored_once_and_equal_to_offline_scoring(pipeline: Pipelin
     assert [d["label"] for d in documents] == offline.labels
     assert {d["version"] for d in documents} == {bundle.version}
     assert {d["fingerprint"] for d in documents} == {bundle.fingerprint}
+    # The predictions topic carries the same documents, each once, in the partition its key hashes to.
+    published = read_topic(pipeline.kafka, pipeline.topics.predictions, expect=n, timeout=60)
+    partitions = pipeline.kafka.predictions_partitions
+    assert sorted(m.key.decode() for m in published) == sorted(batch.ids)
+    assert all(m.partition == key_partition(m.key, partitions) for m in published)
+    by_id = {d["id"]: d for d in documents}
+    assert all(orjson.loads(m.value) == by_id[m.key.decode()] for m in published)
     wait_for(lambda: worker.metric("driftline_records_total", outcome="scored") >= n, timeout=30,
              message="records_total{scored} on /metrics")  # fmt: skip
     assert worker.metric("driftline_model_info", model=bundle.model_name, version=str(bundle.version),
