@@ -43,6 +43,7 @@ from processors.scoring_step import Incoming, StepResult
 logger = logging.getLogger(__name__)
 
 LABEL_FETCH_MIN_BYTES = 32 * 1024
+LABEL_SLICE = 100
 EXIT_UNEXPECTED = 70  # an unexpected error: the batch was not committed; a supervisor restarts the worker
 
 
@@ -141,8 +142,12 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     @app.task
     async def join_labels() -> None:
         async def handle(messages: list[Incoming]) -> Awaitable[object] | None:
-            joined = await labels.handle([m.value for m in messages], stopping=stopping)
-            return already_acknowledged() if joined else None
+            # In slices, each its own lookup: between them the records' batches run, instead of waiting for all.
+            for start in range(0, len(messages), LABEL_SLICE):
+                chunk = [m.value for m in messages[start : start + LABEL_SLICE]]
+                if not await labels.handle(chunk, stopping=stopping):
+                    return None
+            return already_acknowledged()
 
         # Labels are not urgent: the broker gathers a few hundred (or waits 0.5 s), so the join costs few rounds.
         await _guarded(consumer(topics.labels, f"{group}.labels", 0.5, LABEL_FETCH_MIN_BYTES).run(handle), "labels")
