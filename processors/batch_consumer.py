@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -42,13 +43,25 @@ class InOrderCommits:
 
     At most ``max_in_flight`` batches wait for acknowledgement; beyond that ``add`` waits for the oldest. A commit
     never blocks the consume loop: it runs in the background, and batches acknowledged meanwhile are committed
-    together by the next one. A failed acknowledgement raises from ``add``/``advance``/``drain`` from then on, and
-    neither that batch nor any later one is committed.
+    together by the next one, which starts no sooner than ``min_interval`` seconds after the last one started (a
+    commit per batch would be a broker write per batch; a crash re-delivers at most that much more). A failed
+    acknowledgement raises from ``add``/``advance``/``drain`` from then on, and neither that batch nor any later one
+    is committed.
     """
 
-    def __init__(self, commit: Callable[[Offsets], Coroutine[Any, Any, None]], *, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        commit: Callable[[Offsets], Coroutine[Any, Any, None]],
+        *,
+        max_in_flight: int,
+        min_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._commit = commit
         self.max_in_flight = max_in_flight
+        self.min_interval = min_interval
+        self._clock = clock
+        self._next_commit = 0.0
         self._pending: deque[tuple[Offsets, asyncio.Future[object]]] = deque()
         self._ready: Offsets = {}  # acknowledged, not yet committed
         self._committing: asyncio.Task[None] | None = None
@@ -70,8 +83,9 @@ class InOrderCommits:
             if self._committing is not None and self._committing.done():
                 task, self._committing = self._committing, None
                 task.result()
-            if self._ready and self._committing is None:
+            if self._ready and self._committing is None and self._clock() >= self._next_commit:
                 ready, self._ready = self._ready, {}
+                self._next_commit = self._clock() + self.min_interval
                 self._committing = asyncio.create_task(self._commit(ready))
 
     async def drain(self) -> None:
@@ -132,6 +146,7 @@ class BatchConsumer:
         client_id: str,
         fetch_min_bytes: int = 1,
         max_in_flight: int = 4,
+        commit_interval: float = 0.2,
         on_assignment: Callable[[str, int], None] = lambda topic, n: None,
         on_lag: Callable[[str, int, int], None] = lambda topic, partition, lag: None,
     ) -> None:
@@ -140,7 +155,7 @@ class BatchConsumer:
         self.batch_max = batch_max
         self.within_ms = max(1, int(within_seconds * 1000))
         self._listener = _Assignment(topic, on_assignment, self._revoked)
-        self._commits = InOrderCommits(self._commit, max_in_flight=max_in_flight)
+        self._commits = InOrderCommits(self._commit, max_in_flight=max_in_flight, min_interval=commit_interval)
         self._consumer = AIOKafkaConsumer(
             group_id=group_id,
             client_id=client_id,

@@ -124,3 +124,27 @@ def test_drain_waits_for_everything_in_flight() -> None:
         assert commits.in_flight == 0
 
     run(scenario())
+
+
+def test_commits_are_spaced_by_the_minimum_interval_and_a_drain_commits_at_once() -> None:
+    async def scenario() -> None:
+        broker = Broker()
+        now = [100.0]
+        commits = InOrderCommits(broker.commit, max_in_flight=4, min_interval=0.25, clock=lambda: now[0])
+        await commits.add({TP0: 1}, already_acknowledged())  # the first commit starts at once
+        await settle()
+        assert broker.commits == [{TP0: 1}]
+        await commits.add({TP0: 2}, already_acknowledged())
+        now[0] += 0.125
+        await commits.add({TP0: 3}, already_acknowledged())
+        await settle()
+        assert broker.commits == [{TP0: 1}]  # acknowledged, but within 0.25 s of the last commit
+        now[0] += 0.125
+        await commits.advance()  # as the consume loop does after every fetch, empty or not
+        await settle()
+        assert broker.commits == [{TP0: 1}, {TP0: 3}]
+        await commits.add({TP1: 7}, already_acknowledged())
+        await commits.drain()  # a revoke or a stop does not wait for the interval
+        assert broker.commits == [{TP0: 1}, {TP0: 3}, {TP1: 7}]
+
+    run(scenario())
