@@ -114,9 +114,9 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     async def reconcile() -> None:
         await slot.reconcile()
 
-    @app.timer(interval=5.0)
+    @app.timer(interval=1.0)  # waiting labels come due every second (LabelJoin.retry_seconds)
     async def late_labels() -> None:
-        await labels.handle([], stopping=stopping)
+        await labels.handle_due(stopping=stopping)
 
     @app.agent(app.topic(topics.model_updates, key_type=bytes, value_type=bytes))
     async def model_updates(stream: faust.StreamT[bytes]) -> None:

@@ -68,3 +68,40 @@ def test_early_labels_wait_and_are_looked_up_only_when_due(stack: Stack, setting
             await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_due_labels_are_looked_up_a_bounded_number_at_a_time(stack: Stack, settings: Settings, unique: str) -> None:
+    redis_settings = settings.redis.model_copy(update={"key_prefix": f"test-{unique}:"})
+    registry = CollectorRegistry()
+    clock = Clock()
+    ids = [f"r{i}" for i in range(250)]
+
+    async def scenario() -> None:
+        client = redis_client(redis_settings)
+        join = LabelJoin(client, redis_settings, ProcessorMetrics(registry), retry_seconds=1.0,
+                         due_per_lookup=100, clock=clock)  # fmt: skip
+        lookups: list[int] = []
+        mget = client.mget
+
+        async def counted_mget(keys: list[str]) -> list[bytes | None]:
+            lookups.append(len(keys))
+            return await mget(keys)
+
+        client.mget = counted_mget  # type: ignore[method-assign]  # counts the real lookups
+        try:
+            assert await join.handle([label(i, 1) for i in ids])  # all early: none scored yet
+            assert join.pending == len(ids)
+            for record_id in ids:
+                document = {"id": record_id, "version": 1, "label": 1, "score": 0.9}
+                await client.set(prediction_key(redis_settings, record_id), orjson.dumps(document))
+            clock.now += 1.0
+            assert join.has_due()
+            await join.handle_due()
+            assert lookups == [250, 100, 100, 50]
+            assert join.pending == 0 and not join.has_due()
+            assert registry.get_sample_value("driftline_labels_total", {"outcome": "matched"}) == len(ids)
+        finally:
+            await client.delete(*[prediction_key(redis_settings, x) for x in ids])
+            await client.aclose()
+
+    asyncio.run(scenario())

@@ -16,8 +16,8 @@ from driftline.records import Reason
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
 from driftline.validation import Validator
-from producers.bad_records import bad_corpus
 from processors.publisher import key_partition
+from producers.bad_records import bad_corpus
 from producers.producer import ProduceOptions, RecordProducer, kafka_producer
 from tests.integration.pipeline import Pipeline
 from tests.kafka_reading import read_topic
