@@ -195,9 +195,10 @@ async def process_batch(processor: Processor, messages: list[Incoming]) -> Await
     written_ms = time.time() * 1000.0
     if result.ids:
         keys = [record_id.encode() for record_id in result.ids]
-        partitions = [messages[i].partition for i in result.indexes]
-        sources = await publisher.partition_count(topics.records)
-        pending.append(await publisher.send_all(topics.predictions, keys, result.documents, partitions, sources))
+        records = [messages[i] for i in result.indexes]
+        partitions = [r.partition if r.key == key else None for r, key in zip(records, keys, strict=True)]
+        count = await publisher.partition_count(topics.records)
+        pending.append(await publisher.send_all(topics.predictions, keys, result.documents, partitions, count))
     _observe(m, result, written_ms)
     if result.counts:
         window.add(result.counts)

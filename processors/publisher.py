@@ -3,9 +3,10 @@
 Sending each prediction on its own (faust's ``producer.send``) costs a future, a partitioner call (murmur2 in pure
 Python) and an accumulator append per record: a tenth of the worker's CPU at 5,000 records/s. Here a batch's
 predictions are grouped by partition and each group is built into one record batch (aiokafka's C builder) and
-handed over with ``send_batch``. A prediction goes to the partition its record came from when the two topics have
-the same number of partitions: the record was placed there by the hash of the same key, so this is the partition
-the key's hash gives, without hashing it again. Otherwise the key is hashed (murmur2, as Kafka's own producers do).
+handed over with ``send_batch``. A prediction goes to the partition its record came from when the record was keyed
+by its id and the two topics have the same number of partitions: the record was placed there by the hash of the
+same key, so this is the partition the key's hash gives, without hashing it again. Otherwise the key is hashed
+(murmur2, as Kafka's own producers do).
 """
 
 from __future__ import annotations
@@ -69,15 +70,19 @@ class Publisher:
         topic: str,
         keys: Sequence[bytes],
         values: Sequence[bytes],
-        source_partitions: Sequence[int],
+        source_partitions: Sequence[int | None],
         source_partition_count: int,
     ) -> Awaitable[object]:
-        """Queue every (key, value) on ``topic``; the result completes when Kafka has acknowledged all of them."""
+        """Queue every (key, value) on ``topic``; the result completes when Kafka has acknowledged all of them.
+
+        ``source_partitions[i]`` is the partition of the record keyed by ``keys[i]``, or None if that record had
+        another key (its partition then says nothing about this key's hash).
+        """
         count = await self.partition_count(topic)
         follow_source = count == source_partition_count
         groups: dict[int, list[int]] = {}
         for i, (key, source) in enumerate(zip(keys, source_partitions, strict=True)):
-            partition = source if follow_source else key_partition(key, count)
+            partition = source if follow_source and source is not None else key_partition(key, count)
             groups.setdefault(partition, []).append(i)
         sent: list[asyncio.Future[object]] = []
         for partition, indexes in groups.items():

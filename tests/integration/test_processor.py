@@ -72,7 +72,10 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason(pipeline: Pip
     good = source.take(300)
     producer = kafka_producer(pipeline.kafka)
     for i, item in enumerate(good):
-        producer.send(pipeline.topics.records, key=item.record["id"].encode(), value=orjson.dumps(item.record))
+        # Every third record keyed by something other than its id, or not keyed: its prediction is still placed by
+        # the hash of its id, not by the partition the record happened to land in.
+        key = item.record["id"].encode() if i % 3 == 0 else (None if i % 3 == 1 else b"other-%d" % i)
+        producer.send(pipeline.topics.records, key=key, value=orjson.dumps(item.record))
         if i % 20 == 0 and i // 20 < len(corpus):
             key, payload, _ = corpus[i // 20]
             producer.send(pipeline.topics.records, key=key, value=payload)
@@ -96,6 +99,9 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason(pipeline: Pip
     for reason in Reason:
         assert worker.metric("driftline_dead_letters_total", reason=reason.value) == by_reason.get(reason.value, 0)
     assert worker.metric("driftline_records_total", outcome="dead_letter") == len(corpus)
+    published = read_topic(pipeline.kafka, pipeline.topics.predictions, expect=len(good), timeout=60)
+    assert sorted(m.key for m in published) == sorted(g.record["id"].encode() for g in good)
+    assert all(m.partition == key_partition(m.key, pipeline.kafka.predictions_partitions) for m in published)
 
 
 def test_kill_9_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
