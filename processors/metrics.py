@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _INFERENCE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 _BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+_GC_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
 class ProcessorMetrics:
@@ -54,6 +60,10 @@ class ProcessorMetrics:
                                   ["topic", "partition"], registry=registry)  # fmt: skip
         self.assigned_partitions = Gauge(p + "assigned_partitions", "Partitions of a topic assigned to this worker",
                                          ["topic"], registry=registry)  # fmt: skip
+        self.gc_pause_seconds = Histogram(
+            p + "gc_pause_seconds", "Garbage collections: each stops the event loop", ["generation"],
+            buckets=_GC_BUCKETS, registry=registry,
+        )  # fmt: skip
         for outcome in ("scored", "dead_letter"):
             self.records.labels(outcome=outcome)
         for outcome in ("matched", "unmatched"):
@@ -71,3 +81,17 @@ class ProcessorMetrics:
         """model_info shows exactly one series: the version serving now."""
         self.model_info.clear()
         self.model_info.labels(model=model, version=str(version), fingerprint=fingerprint).set(1)
+
+
+def watch_gc(pauses: Histogram, clock: Callable[[], float] = time.perf_counter) -> Callable[[], None]:
+    """Time every garbage collection of this process into ``pauses``; returns the function that stops it."""
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = clock()
+        else:
+            pauses.labels(generation=str(info["generation"])).observe(clock() - started[0])
+
+    gc.callbacks.append(callback)
+    return lambda: gc.callbacks.remove(callback)

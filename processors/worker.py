@@ -8,6 +8,7 @@ import faust
 
 from driftline.settings import Settings
 from processors.app import create_app
+from processors.metrics import watch_gc
 
 logger = logging.getLogger(__name__)
 
@@ -20,4 +21,5 @@ def run_worker(settings: Settings, worker_index: int = 0) -> None:
         worker_index, processor.app.conf.id, settings.processor.metrics_host,
         settings.processor.metrics_port_base + worker_index,
     )  # fmt: skip
+    watch_gc(processor.metrics.gc_pause_seconds)
     faust.Worker(processor.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
