@@ -47,6 +47,7 @@ HISTOGRAMS = {
     "driftline_inference_seconds",
     "driftline_batch_seconds",
     "driftline_end_to_end_latency_seconds",
+    "driftline_gc_pause_seconds",
     "driftline_retrain_duration_seconds",
 }
 # Drawn by the dashboard but not exported yet: the processor is to add it (gauge per worker, labels topic, partition).
