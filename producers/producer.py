@@ -23,8 +23,8 @@ from producers.bad_records import BadRecords
 logger = logging.getLogger(__name__)
 
 # At a target rate the producer sleeps only once it is this far ahead, and then sends the records that came due
-# meanwhile at once (each stamped with its own send time). Sleeping before every record (every 0.2 ms at 5,000/s)
-# costs a wake-up each, and measured nearly twice the CPU per record.
+# meanwhile at once (each stamped with its own send time), instead of a sleep and a wake-up before every record
+# (5,000 a second at 5,000 records/s).
 PACE_SECONDS = 0.002
 
 
@@ -147,7 +147,7 @@ class RecordProducer:
                     break
                 if options.rate:
                     ahead = started + i / options.rate - self._clock()
-                    if ahead > PACE_SECONDS:  # short bursts: a sleep per record would double the CPU per record
+                    if ahead > PACE_SECONDS:  # short bursts, not a sleep per record
                         time.sleep(ahead)
                 now = self._clock()
                 while pending and pending[0][0] <= now:
