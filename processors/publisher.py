@@ -15,16 +15,11 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
+from driftline.partitioning import key_partition
 from driftline.settings import KafkaSettings
 
 MAX_BATCH_BYTES = 512 * 1024  # under the broker's default message.max.bytes (1 MiB), compressed or not
-
-
-def key_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a key (Java's murmur2, sign bit cleared)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class Publisher:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import orjson
-from kafka.partitioner.default import murmur2
 
 from driftline.errors import DriftlineError
+from driftline.partitioning import key_hash
 from driftline.settings import KafkaSettings
 from driftline.sources import LabeledRecord, Source
 from driftline.topics import Topics
@@ -72,11 +72,6 @@ def kafka_producer(kafka: KafkaSettings, *, client_id: str = "driftline-producer
         )
     except (KafkaError, OSError) as exc:
         raise DriftlineError(f"cannot connect a producer to Kafka at {kafka.bootstrap_servers}: {exc}") from exc
-
-
-def key_hash_of(key: bytes) -> int:
-    """Kafka's default partitioner's hash of a key (Java's murmur2, sign bit cleared); partition = hash % count."""
-    return int(murmur2(key)) & 0x7FFFFFFF
 
 
 class RecordProducer:
@@ -162,12 +157,12 @@ class RecordProducer:
                     record = {**record, contract.event_time_field: self._wall_ms()}
                 record_id = str(record[contract.id_field])
                 key = record_id.encode()
-                key_hash = key_hash_of(key)
-                self._send(self.topics.records, key, orjson.dumps(record), key_hash % record_partitions)
+                hashed = key_hash(key)
+                self._send(self.topics.records, key, orjson.dumps(record), hashed % record_partitions)
                 report.records += 1
                 if options.send_labels and item.label is not None:
                     when = record[contract.event_time_field]
-                    label_partition = key_hash % label_partitions
+                    label_partition = hashed % label_partitions
                     if options.label_delay_seconds <= 0:
                         self._send_label(record_id, label_partition, item.label, when)
                     else:

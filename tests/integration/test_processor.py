@@ -12,11 +12,11 @@ import orjson
 import redis
 
 from driftline.bundle import ModelBundle
+from driftline.partitioning import key_partition
 from driftline.records import Reason
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
 from driftline.validation import Validator
-from processors.publisher import key_partition
 from producers.bad_records import bad_corpus
 from producers.producer import ProduceOptions, RecordProducer, kafka_producer
 from tests.integration.pipeline import Pipeline

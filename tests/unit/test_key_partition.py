@@ -1,8 +1,8 @@
-"""The predictions' partition: the one Kafka's default partitioner gives their key (as the producer placed them)."""
+"""A key's partition: the one Kafka's default partitioner gives it, as the producer and the publisher place keys."""
 
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from processors.publisher import key_partition
+from driftline.partitioning import key_partition
 
 
 def test_key_partition_matches_the_producers_partitioner() -> None:
