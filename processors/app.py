@@ -118,6 +118,10 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     async def late_labels() -> None:
         await labels.handle_due(stopping=stopping)
 
+    @app.timer(interval=1.0)  # the last batches before a pause reach the drift gauges too
+    async def drift_gauges() -> None:
+        metrics.drift.publish()
+
     @app.agent(app.topic(topics.model_updates, key_type=bytes, value_type=bytes))
     async def model_updates(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
@@ -202,7 +206,7 @@ async def process_batch(processor: Processor, messages: list[Incoming]) -> Await
     _observe(m, result, written_ms)
     if result.counts:
         window.add(result.counts)
-        _publish_drift(m, window)
+        m.drift.changed(window)
     m.batch_seconds.observe(time.perf_counter() - started)
     return asyncio.gather(*pending)
 
@@ -231,17 +235,3 @@ def _observe(m: ProcessorMetrics, result: StepResult, written_ms: float) -> None
         m.inference_seconds.observe(result.inference_seconds)
         for latency in ((written_ms - result.event_time_ms) / 1000.0).tolist():
             m.end_to_end_latency.observe(latency)
-
-
-def _publish_drift(m: ProcessorMetrics, window: Any) -> None:
-    snapshot = window.snapshot()
-    m.drift_window_records.set(window.records)
-    if snapshot is None:
-        return
-    for name, value in snapshot.feature_psi.items():
-        m.feature_drift_psi.labels(feature=name).set(value)
-    for name, value in snapshot.missing_ratio.items():
-        m.feature_missing_ratio.labels(feature=name).set(value)
-    for name, value in snapshot.unknown_ratio.items():
-        m.feature_unknown_ratio.labels(feature=name).set(value)
-    m.prediction_drift_psi.set(snapshot.prediction_psi)

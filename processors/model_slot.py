@@ -106,7 +106,7 @@ class ModelSlot:
             self._window = DriftWindow(bundle.profile, size=self.settings.drift_window,
                                        min_records=self.settings.drift_min_records)  # fmt: skip
             self.metrics.set_model(bundle.model_name, bundle.version, bundle.fingerprint)
-            self.metrics.clear_drift()  # the new model's window starts empty; old PSI values must not linger
+            self.metrics.drift.clear()  # the new model's window starts empty; old PSI values must not linger
             # TensorFlow leaves hundreds of thousands of long-lived objects; full collections walking them stalled
             # the event loop for hundreds of ms. Freeze them out of the collector's way (bench/stream.py).
             gc.collect()

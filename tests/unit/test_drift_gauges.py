@@ -1,0 +1,119 @@
+"""The drift gauges: published at most once a second, the latest window always reaching them, nothing stale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from driftline.contract import Contract
+from driftline.drift import DriftWindow
+from driftline.profile import Profile
+from processors.metrics import DriftGauges, ProcessorMetrics
+
+pytestmark = pytest.mark.unit
+
+CONTRACT = Contract.model_validate({"name": "test", "features": [{"name": "x", "kind": "numeric"}]})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _columns(n: int, shift: float, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    x = np.random.default_rng(seed).normal(shift, 1.0, n)
+    return {"x": x}, 1 / (1 + np.exp(-x))
+
+
+@pytest.fixture
+def parts() -> tuple[ProcessorMetrics, DriftGauges, DriftWindow, Profile, Clock]:
+    columns, scores = _columns(5000, 0.0, seed=1)
+    profile = Profile.fit(columns, CONTRACT, scores)
+    metrics = ProcessorMetrics(CollectorRegistry())
+    clock = Clock()
+    gauges = DriftGauges(metrics, interval=1.0, clock=clock)
+    return metrics, gauges, DriftWindow(profile, size=1000, min_records=100), profile, clock
+
+
+def _add(window: DriftWindow, profile: Profile, shift: float, seed: int) -> None:
+    columns, scores = _columns(200, shift, seed)
+    window.add(profile.counts(columns, scores))
+
+
+def _read(metrics: ProcessorMetrics) -> tuple[float, float | None]:
+    registry = metrics.registry
+    records = registry.get_sample_value("driftline_drift_window_records")
+    psi = registry.get_sample_value("driftline_feature_drift_psi", {"feature": "x"})
+    assert records is not None
+    return records, psi
+
+
+def test_the_first_batch_is_published_at_once_then_at_most_once_per_interval(parts) -> None:
+    metrics, gauges, window, profile, clock = parts
+    _add(window, profile, 0.0, seed=2)
+    gauges.changed(window)
+    records, first_psi = _read(metrics)
+    assert records == 200 and first_psi is not None and first_psi < 0.1
+
+    _add(window, profile, 3.0, seed=3)  # a drifted batch, 0.5 s later: not published yet
+    clock.now += 0.5
+    gauges.changed(window)
+    assert _read(metrics) == (200, first_psi)
+
+    clock.now += 0.5  # the interval has passed: the next batch publishes everything added since
+    _add(window, profile, 3.0, seed=4)
+    gauges.changed(window)
+    records, psi = _read(metrics)
+    assert records == 600 and psi is not None and psi > 0.25
+
+
+def test_the_timer_publishes_what_the_last_batches_left_behind(parts) -> None:
+    metrics, gauges, window, profile, clock = parts
+    _add(window, profile, 0.0, seed=2)
+    gauges.changed(window)
+    _add(window, profile, 3.0, seed=3)
+    clock.now += 0.2
+    gauges.changed(window)  # then the stream pauses
+    assert _read(metrics)[0] == 200
+    clock.now += 1.0
+    gauges.publish()
+    records, psi = _read(metrics)
+    assert records == 400 and psi is not None and psi > 0.25
+
+
+def test_publish_without_a_new_batch_changes_nothing(parts) -> None:
+    metrics, gauges, window, profile, clock = parts
+    _add(window, profile, 0.0, seed=2)
+    gauges.changed(window)
+    metrics.drift_window_records.set(-1)  # a marker: a publication would overwrite it
+    clock.now += 5.0
+    gauges.publish()
+    assert _read(metrics)[0] == -1
+    _add(window, profile, 0.0, seed=3)  # and it did not postpone the next batch's publication
+    gauges.changed(window)
+    assert _read(metrics)[0] == 400
+
+
+def test_clear_drops_the_old_models_values_and_its_unpublished_batches(parts) -> None:
+    metrics, gauges, window, profile, clock = parts
+    _add(window, profile, 3.0, seed=2)
+    gauges.changed(window)
+    _add(window, profile, 3.0, seed=3)
+    gauges.changed(window)  # within the interval: waiting for a publication
+    gauges.clear()  # a model swap
+    assert _read(metrics) == (0, None)
+    clock.now += 2.0
+    gauges.publish()  # the timer must not bring the old model's window back
+    assert _read(metrics) == (0, None)
+
+
+def test_a_window_below_its_minimum_publishes_only_its_size(parts) -> None:
+    metrics, gauges, _, profile, _ = parts
+    small = DriftWindow(profile, size=1000, min_records=500)
+    _add(small, profile, 3.0, seed=2)
+    gauges.changed(small)
+    assert _read(metrics) == (200, None)
