@@ -233,5 +233,4 @@ def _observe(m: ProcessorMetrics, result: StepResult, written_ms: float) -> None
     m.batch_size.observe(n + len(result.rejections))
     if n:
         m.inference_seconds.observe(result.inference_seconds)
-        for latency in ((written_ms - result.event_time_ms) / 1000.0).tolist():
-            m.end_to_end_latency.observe(latency)
+        m.end_to_end_latency.observe_many((written_ms - result.event_time_ms) / 1000.0)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from driftline.drift import DriftWindow
@@ -38,7 +42,7 @@ class ProcessorMetrics:
             p + "batch_seconds", "Whole batch time: validate, score, write Redis, send", buckets=_LATENCY_BUCKETS,
             registry=registry,
         )  # fmt: skip
-        self.end_to_end_latency = Histogram(
+        self.end_to_end_latency = BatchHistogram(
             p + "end_to_end_latency_seconds", "Record event time to its prediction written in Redis",
             buckets=_LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
@@ -80,6 +84,42 @@ class ProcessorMetrics:
         """model_info shows exactly one series: the version serving now."""
         self.model_info.clear()
         self.model_info.labels(model=model, version=str(version), fingerprint=fingerprint).set(1)
+
+
+class BatchHistogram(Collector):
+    """A Prometheus histogram that takes a whole batch of observations in one numpy call.
+
+    For the per-record end-to-end latency: one ``Histogram.observe`` per record (about 3 µs each, under a lock)
+    was the one per-record loop left on the hot path. Exposed exactly as ``prometheus_client.Histogram`` exposes
+    it (``_bucket`` with inclusive ``le`` bounds, ``_count``, ``_sum``), without the ``_created`` sample. Not
+    thread-safe: a worker observes and serves ``/metrics`` on one event loop.
+    """
+
+    def __init__(self, name: str, documentation: str, *, buckets: Sequence[float],
+                 registry: CollectorRegistry) -> None:  # fmt: skip
+        bounds = np.array(buckets, dtype=np.float64)
+        if bounds.size == 0 or not np.all(np.isfinite(bounds)) or np.any(np.diff(bounds) <= 0):
+            raise ValueError(f"buckets must be finite and increasing, found {list(buckets)}")
+        self.name = name
+        self.documentation = documentation
+        self._bounds = bounds
+        self._counts = np.zeros(bounds.size + 1, dtype=np.int64)  # the last one: above every bound (+Inf)
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size == 0:
+            return
+        # side="left": a value equal to a bound falls in that bound's bucket (le is inclusive)
+        self._counts += np.bincount(np.searchsorted(self._bounds, values, side="left"), minlength=self._counts.size)
+        self._sum += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative = np.cumsum(self._counts).tolist()
+        les = [floatToGoString(b) for b in self._bounds.tolist()] + ["+Inf"]
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=list(zip(les, cumulative, strict=True)),
+                                    sum_value=self._sum)  # fmt: skip
 
 
 class DriftGauges:

@@ -57,6 +57,11 @@ def test_every_record_scored_once_and_equal_to_offline_scoring(pipeline: Pipelin
     assert all(orjson.loads(m.value) == by_id[m.key.decode()] for m in published)
     wait_for(lambda: worker.metric("driftline_records_total", outcome="scored") >= n, timeout=30,
              message="records_total{scored} on /metrics")  # fmt: skip
+    samples = worker.metrics()  # one scrape: every scored record's latency observed once, each under 30 s
+    latencies = samples[("driftline_end_to_end_latency_seconds_count", ())]
+    assert latencies == samples[("driftline_records_total", (("outcome", "scored"),))]
+    assert samples[("driftline_end_to_end_latency_seconds_bucket", (("le", "30.0"),))] == latencies
+    assert 0 < samples[("driftline_end_to_end_latency_seconds_sum", ())] < 30 * latencies
     assert worker.metric("driftline_model_info", model=bundle.model_name, version=str(bundle.version),
                          fingerprint=bundle.fingerprint) == 1  # fmt: skip
     # labels were sent at once: every one is joined with its prediction (some after the grace wait)
