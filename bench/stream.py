@@ -6,7 +6,9 @@
 2. the same drain with two workers;
 3. end-to-end latency p50/p95/p99 (event time → prediction written; measured per record from the predictions
    topic's timestamps) while the producer holds 1,000 and 5,000 records/s, each record's label following 1 s
-   later; and 5,000 records/s without labels, to show what the labels' share of the 2 cores costs;
+   later; and 5,000 records/s without labels, to show what the labels' share of the 2 cores costs. Each is split
+   at the moment the broker appended the record (the records topic keeps LogAppendTime here): producer → Kafka
+   log, and Kafka log → prediction; and the CPU each process used meanwhile is read from /proc;
 4. the worker's resident memory after 5 minutes under load.
 
 Prints a table and writes ``bench/results/stream.json``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -70,7 +73,10 @@ class Bench:
         self.topics = Topics(self.prefix)
         self.redis = redis.Redis.from_url(settings.redis.url)
         self.workers: list[WorkerProcess] = []
-        ensure_topics(self.kafka, specs_for(self.kafka))
+        # The broker stamps each record when it appends it, which splits a record's latency into its two halves.
+        specs = [dataclasses.replace(s, config={**s.config, "message.timestamp.type": "LogAppendTime"})
+                 if s.name == self.topics.records else s for s in specs_for(self.kafka)]  # fmt: skip
+        ensure_topics(self.kafka, specs)
 
     def worker(self, index: int, group: str) -> WorkerProcess:
         port = free_port()
@@ -97,17 +103,25 @@ class Bench:
             producer.close()
         return report.rate
 
-    def drain(self, n: int, workers: int, group: str) -> float:
-        """Records/s of ``workers`` processes draining n records: from the first scored to the last."""
+    def drain(self, n: int, workers: int, group: str) -> tuple[float, int]:
+        """Records/s of ``workers`` processes draining n records, from the first scored once every worker holds
+        its partitions to the last. (The first worker to join drains alone until the group rebalances; counting
+        that would measure the rebalance, not the workers.) Returns the rate and how many records it counts."""
         started = [self.worker(i, group) for i in range(workers)]
         for w in started:
             w.wait_serving(timeout=180)
+        scored = ("driftline_records_total", (("outcome", "scored"),))
+        held = ("driftline_assigned_partitions", (("topic", self.topics.records),))
         first: float | None = None
+        first_count = 0.0
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            done = sum(w.metric("driftline_records_total", outcome="scored") for w in started)
+            samples = [w.metrics() for w in started]
+            done = sum(s.get(scored, 0.0) for s in samples)
+            shares = [s.get(held, 0.0) for s in samples]
             now = time.monotonic()
-            if first is None and done > 0:
+            split = all(shares) and sum(shares) == self.kafka.records_partitions
+            if first is None and done > 0 and split:
                 first, first_count = now, done
             if done >= n:
                 break
@@ -116,8 +130,10 @@ class Bench:
             raise RuntimeError(f"{workers} worker(s) did not drain {n} records in 900 s")
         for w in started:
             w.stop()
-        assert first is not None
-        return (n - first_count) / max(now - first, 1e-9)
+        if first is None or n - first_count < n / 4:
+            raise RuntimeError(f"{workers} workers drained most of the {n} records before all held partitions; "
+                               "pre-fill more (--records)")  # fmt: skip
+        return (n - first_count) / max(now - first, 1e-9), int(n - first_count)
 
     def floor(self, n: int) -> float:
         """aiokafka → Redis, raw bytes, one pipeline per fetched batch: what the plumbing alone costs."""
@@ -175,30 +191,51 @@ class Bench:
             consumer.close()
         return count / (time.perf_counter() - started)
 
-    def latency(self, rate: float, seconds: float, seed: int, *, labels: bool = True) -> dict[str, Any]:
-        """Hold ``rate`` records/s (labels following after 1 s) and read every prediction's latency."""
+    def latency(self, rate: float, seconds: float, seed: int, *, labels: bool = True,
+                processes: dict[str, int]) -> dict[str, Any]:  # fmt: skip
+        """Hold ``rate`` records/s (labels following after 1 s) and read every prediction's latency, in two halves.
+
+        ``processes`` names the pids whose CPU use is read meanwhile (the producer is this process).
+        """
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(**self.kafka.client_options(), enable_auto_commit=False)
         parts = [TopicPartition(self.topics.predictions, p) for p in range(self.kafka.predictions_partitions)]
+        parts += [TopicPartition(self.topics.records, p) for p in range(self.kafka.records_partitions)]
         consumer.assign(parts)
         consumer.seek_to_end()
         for tp in parts:
             consumer.position(tp)
         n = int(rate * seconds)
+        cpu_before, started = {name: cpu_seconds(pid) for name, pid in processes.items()}, time.monotonic()
         achieved = self.produce(n, rate=rate, seed=seed, labels=labels)
-        latencies: list[float] = []
+        wall = time.monotonic() - started
+        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / wall for name, pid in processes.items()}
+        predicted: dict[bytes, tuple[int, int]] = {}  # id → (prediction sent, event time)
+        appended: dict[bytes, int] = {}  # id → broker append time of its record
         deadline = time.monotonic() + 120
-        while len(latencies) < n and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
+        while (len(predicted) < n or len(appended) < n) and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
                 for r in records:
-                    latencies.append(r.timestamp - orjson.loads(r.value)["event_time"])
+                    if tp.topic == self.topics.predictions:
+                        predicted[r.key] = (r.timestamp, orjson.loads(r.value)["event_time"])
+                    else:
+                        appended[r.key] = r.timestamp
         consumer.close()
-        ms = np.array(latencies, dtype=np.float64)
+        keys = [k for k in predicted if k in appended]
+        sent = np.array([predicted[k][0] for k in keys], dtype=np.float64)
+        event = np.array([predicted[k][1] for k in keys], dtype=np.float64)
+        log = np.array([appended[k] for k in keys], dtype=np.float64)
+
+        def percentiles(ms: np.ndarray) -> dict[str, float]:
+            p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+            return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "max_ms": float(ms.max())}
+
         return {
-            "target_rate": rate, "labels": labels, "achieved_rate": achieved, "records": len(ms),
-            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
+            "target_rate": rate, "labels": labels, "achieved_rate": achieved, "records": len(keys),
+            **percentiles(sent - event),
+            "producer_to_log": percentiles(log - event), "log_to_prediction": percentiles(sent - log),
+            "cpu_share_of_a_core": cpu,
         }  # fmt: skip
 
     def close(self) -> None:
@@ -209,6 +246,12 @@ class Bench:
         for i in range(0, len(keys), 10_000):
             self.redis.delete(*keys[i : i + 10_000])
         self.redis.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -227,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
-    Stack(settings).up()
+    stack = Stack(settings)
+    stack.up()
+    services = {row.name: row.pid for row in stack.status() if row.pid is not None}
     work = Path(".driftline/bench")
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(settings, bench_registry(work / "registry"), work)
@@ -243,9 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print("naive: model.predict per record ...")
         results["naive_rate"] = bench.naive(args.naive_sample)
         console.print("one worker ...")
-        results["one_worker_rate"] = bench.drain(args.records, 1, "one")
+        results["one_worker_rate"], results["one_worker_counted"] = bench.drain(args.records, 1, "one")
         console.print("two workers ...")
-        results["two_workers_rate"] = bench.drain(args.records, 2, "two")
+        results["two_workers_rate"], results["two_workers_counted"] = bench.drain(args.records, 2, "two")
         console.print("latency at fixed rates, then load until the memory reading ...")
         soak = bench.worker(0, "live")
         soak.wait_serving(timeout=180)
@@ -255,10 +300,13 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() - soak_started > 900:
                 raise RuntimeError("the live worker did not drain the backlog in 900 s")
             time.sleep(0.2)
+        assert soak.process is not None
+        processes = {"producer": os.getpid(), "worker": soak.process.pid,
+                     **{name: services[name] for name in ("kafka", "redis") if name in services}}  # fmt: skip
         results["latency"] = [
-            bench.latency(1000, args.latency_seconds, seed=21),
-            bench.latency(5000, args.latency_seconds, seed=22),
-            bench.latency(5000, args.latency_seconds, seed=24, labels=False),
+            bench.latency(1000, args.latency_seconds, seed=21, processes=processes),
+            bench.latency(5000, args.latency_seconds, seed=22, processes=processes),
+            bench.latency(5000, args.latency_seconds, seed=24, labels=False, processes=processes),
         ]
         remaining = args.soak_seconds - (time.monotonic() - soak_started)
         if remaining > 0:
@@ -281,13 +329,22 @@ def report(r: dict[str, Any]) -> None:
                       ("one worker", "one_worker_rate"), ("two workers", "two_workers_rate")):  # fmt: skip
         value = r[key]
         floor, naive = value / r["floor_rate"], value / r["naive_rate"]
+        if key == "two_workers_rate" and "two_workers_counted" in r:
+            name += f" (the {r['two_workers_counted']:,} records after they split the partitions)"
         table.add_row(name, f"{value:,.0f} rec/s", f"{floor:.2f}×", f"{naive:,.0f}×")
+
+    def ms(p: dict[str, float]) -> str:
+        return f"p50 {p['p50_ms']:.0f} ms  p95 {p['p95_ms']:.0f} ms  p99 {p['p99_ms']:.0f} ms"
+
     for lat in r["latency"]:
         labels = "with labels" if lat.get("labels", True) else "records only"
-        table.add_row(
-            f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f})",
-            f"p50 {lat['p50_ms']:.0f} ms  p95 {lat['p95_ms']:.0f} ms  p99 {lat['p99_ms']:.0f} ms", "", "",
-        )  # fmt: skip
+        table.add_row(f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f})",
+                      ms(lat), "", "")  # fmt: skip
+        if "producer_to_log" in lat:
+            table.add_row("  first half: producer → Kafka log", ms(lat["producer_to_log"]), "", "")
+            table.add_row("  second half: Kafka log → prediction", ms(lat["log_to_prediction"]), "", "")
+            cpu = ", ".join(f"{name} {100 * share:.0f}%" for name, share in lat["cpu_share_of_a_core"].items())
+            table.add_row("  CPU meanwhile (% of a core)", cpu, "", "")
     rss = f"{r['worker_rss_mb_after_soak']:.0f} MB"
     table.add_row(f"worker RSS after {r['soak_seconds']:.0f} s of load", rss, "", "")
     console.print(table)
