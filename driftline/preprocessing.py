@@ -107,9 +107,37 @@ def _categorical(series: pd.Series) -> np.ndarray:
     return table[codes]  # code -1 (missing) picks the trailing None
 
 
+# Up to this many values, a dict lookup per value is cheaper than hash-factorising the batch: 9 against 39 µs for
+# 80 values (a serving micro-batch), but 132 against 83 µs for 1,000.
+_LOOKUP_EACH_UP_TO = 256
+
+
 def category_codes(values: np.ndarray, index: Mapping[str, int], unknown: int, missing: int) -> np.ndarray:
-    """Vectorised lookup of a categorical column: hash-factorise the batch, map each distinct value once."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    """A categorical column's codes: ``index[value]``, ``unknown`` for other values, ``missing`` for null ones."""
+    values = np.asarray(values, dtype=object)
+    if len(values) <= _LOOKUP_EACH_UP_TO:
+        return _codes_each(values, index, unknown, missing)
+    return _codes_factorised(values, index, unknown, missing)
+
+
+def _codes_each(values: np.ndarray, index: Mapping[str, int], unknown: int, missing: int) -> np.ndarray:
+    get = index.get
+
+    def other(v: Any) -> int:  # what factorising does with it: str subclasses are looked up, NA values missing
+        if isinstance(v, str):
+            return get(v, unknown)
+        return missing if pd.api.types.is_scalar(v) and pd.isna(v) else unknown
+
+    return np.fromiter(
+        (get(v, unknown) if v.__class__ is str else missing if v is None else other(v) for v in values),
+        dtype=np.intp,
+        count=len(values),
+    )
+
+
+def _codes_factorised(values: np.ndarray, index: Mapping[str, int], unknown: int, missing: int) -> np.ndarray:
+    """Hash-factorise the batch, then map each distinct value once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     table = np.fromiter((index.get(u, unknown) for u in uniques), dtype=np.intp, count=len(uniques))
     return np.append(table, np.intp(missing))[codes]
 

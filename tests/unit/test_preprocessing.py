@@ -397,3 +397,29 @@ def test_from_dict_validates_structure(edit: Any, message: str) -> None:
 def test_load_of_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(PreprocessingError, match="cannot read preprocessing file"):
         Preprocessor.load(tmp_path / "absent.json")
+
+
+# -- category codes: a lookup per value for small batches, factorising for large ones; the same codes ----------------
+
+
+def _odd_column(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pool = np.array(["a", "b", "c", "zz", None, np.nan, pd.NA, pd.NaT, np.str_("b"), 3, 2.5, True, b"a", ("a", "b")],
+                    dtype=object)  # fmt: skip
+    return pool[rng.integers(0, len(pool), n)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 80, 256, 257, 1000])
+def test_category_codes_are_the_same_whichever_way_they_are_computed(n: int) -> None:
+    from driftline.preprocessing import _codes_each, _codes_factorised, category_codes
+
+    index = {"a": 0, "b": 1, "c": 2}
+    values = _odd_column(n, seed=n)
+    expected = _codes_factorised(values, index, 3, -1)
+    np.testing.assert_array_equal(_codes_each(values, index, 3, -1), expected)
+    np.testing.assert_array_equal(category_codes(values, index, 3, -1), expected)
+    if n:  # str subclasses are looked up; None, NaN, pd.NA and NaT are missing; anything else is unknown
+        by_value = {repr(v): int(c) for v, c in zip(values.tolist(), expected.tolist(), strict=True)}
+        for value, code in (("'a'", 0), ("'b'", 1), ("'zz'", 3), ("None", -1), ("nan", -1), ("<NA>", -1),
+                            ("NaT", -1), ("3", 3), ("True", 3), ("b'a'", 3), ("('a', 'b')", 3)):  # fmt: skip
+            assert by_value.get(value, code) == code
