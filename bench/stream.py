@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, bench_registry(work / "registry"), work)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "python": platform.python_version(),
-        "records": args.records,
+        "records": args.records, "latency_seconds": args.latency_seconds,
     }  # fmt: skip
     try:
         console.print(f"pre-filling {args.records:,} records ...")
@@ -338,7 +338,9 @@ def report(r: dict[str, Any]) -> None:
 
     for lat in r["latency"]:
         labels = "with labels" if lat.get("labels", True) else "records only"
-        table.add_row(f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f})",
+        sent = int(lat["target_rate"] * r.get("latency_seconds", 60.0))
+        read = "" if lat["records"] >= sent else f"; only {lat['records']:,} of {sent:,} predictions read"
+        table.add_row(f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f}{read})",
                       ms(lat), "", "")  # fmt: skip
         if "producer_to_log" in lat:
             table.add_row("  first half: producer → Kafka log", ms(lat["producer_to_log"]), "", "")
