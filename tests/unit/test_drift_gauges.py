@@ -39,9 +39,11 @@ def parts() -> tuple[ProcessorMetrics, DriftGauges, DriftWindow, Profile, Clock]
     return metrics, gauges, DriftWindow(profile, size=1000, min_records=100), profile, clock
 
 
-def _add(window: DriftWindow, profile: Profile, shift: float, seed: int) -> None:
+def _batch(gauges: DriftGauges, window: DriftWindow, profile: Profile, shift: float, seed: int) -> None:
+    """What the processor does after each batch it scores: add the batch's counts, then tell the gauges."""
     columns, scores = _columns(200, shift, seed)
     window.add(profile.counts(columns, scores))
+    gauges.changed(window)
 
 
 def _read(metrics: ProcessorMetrics) -> tuple[float, float | None]:
@@ -54,30 +56,25 @@ def _read(metrics: ProcessorMetrics) -> tuple[float, float | None]:
 
 def test_the_first_batch_is_published_at_once_then_at_most_once_per_interval(parts) -> None:
     metrics, gauges, window, profile, clock = parts
-    _add(window, profile, 0.0, seed=2)
-    gauges.changed(window)
+    _batch(gauges, window, profile, 0.0, seed=2)
     records, first_psi = _read(metrics)
     assert records == 200 and first_psi is not None and first_psi < 0.1
 
-    _add(window, profile, 3.0, seed=3)  # a drifted batch, 0.5 s later: not published yet
     clock.now += 0.5
-    gauges.changed(window)
+    _batch(gauges, window, profile, 3.0, seed=3)  # a drifted batch, 0.5 s later: not published yet
     assert _read(metrics) == (200, first_psi)
 
     clock.now += 0.5  # the interval has passed: the next batch publishes everything added since
-    _add(window, profile, 3.0, seed=4)
-    gauges.changed(window)
+    _batch(gauges, window, profile, 3.0, seed=4)
     records, psi = _read(metrics)
     assert records == 600 and psi is not None and psi > 0.25
 
 
 def test_the_timer_publishes_what_the_last_batches_left_behind(parts) -> None:
     metrics, gauges, window, profile, clock = parts
-    _add(window, profile, 0.0, seed=2)
-    gauges.changed(window)
-    _add(window, profile, 3.0, seed=3)
+    _batch(gauges, window, profile, 0.0, seed=2)
     clock.now += 0.2
-    gauges.changed(window)  # then the stream pauses
+    _batch(gauges, window, profile, 3.0, seed=3)  # then the stream pauses
     assert _read(metrics)[0] == 200
     clock.now += 1.0
     gauges.publish()
@@ -87,23 +84,19 @@ def test_the_timer_publishes_what_the_last_batches_left_behind(parts) -> None:
 
 def test_publish_without_a_new_batch_changes_nothing(parts) -> None:
     metrics, gauges, window, profile, clock = parts
-    _add(window, profile, 0.0, seed=2)
-    gauges.changed(window)
+    _batch(gauges, window, profile, 0.0, seed=2)
     metrics.drift_window_records.set(-1)  # a marker: a publication would overwrite it
     clock.now += 5.0
     gauges.publish()
     assert _read(metrics)[0] == -1
-    _add(window, profile, 0.0, seed=3)  # and it did not postpone the next batch's publication
-    gauges.changed(window)
+    _batch(gauges, window, profile, 0.0, seed=3)  # and it did not postpone the next batch's publication
     assert _read(metrics)[0] == 400
 
 
 def test_clear_drops_the_old_models_values_and_its_unpublished_batches(parts) -> None:
     metrics, gauges, window, profile, clock = parts
-    _add(window, profile, 3.0, seed=2)
-    gauges.changed(window)
-    _add(window, profile, 3.0, seed=3)
-    gauges.changed(window)  # within the interval: waiting for a publication
+    _batch(gauges, window, profile, 3.0, seed=2)
+    _batch(gauges, window, profile, 3.0, seed=3)  # within the interval: waiting for a publication
     gauges.clear()  # a model swap
     assert _read(metrics) == (0, None)
     clock.now += 2.0
@@ -114,6 +107,5 @@ def test_clear_drops_the_old_models_values_and_its_unpublished_batches(parts) ->
 def test_a_window_below_its_minimum_publishes_only_its_size(parts) -> None:
     metrics, gauges, _, profile, _ = parts
     small = DriftWindow(profile, size=1000, min_records=500)
-    _add(small, profile, 3.0, seed=2)
-    gauges.changed(small)
+    _batch(gauges, small, profile, 3.0, seed=2)
     assert _read(metrics) == (200, None)
