@@ -9,7 +9,9 @@
    later; and 5,000 records/s without labels, to show what the labels' share of the 2 cores costs. Each is split
    at the moment the broker appended the record (the records topic keeps LogAppendTime here): producer → Kafka
    log, and Kafka log → prediction; and the CPU each process used meanwhile is read from /proc;
-4. the worker's resident memory after 5 minutes under load.
+4. the worker's resident memory after 5 minutes under load;
+5. 5,000 records/s with labels once more, the worker (``processor.pin_cpu``) and the producer each pinned to a CPU
+   of its own (driftline/affinity.py), beside the unpinned run of item 3.
 
 Prints a table and writes ``bench/results/stream.json``.
 """
@@ -34,6 +36,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from driftline.affinity import cpu_for, pinned
 from driftline.bundle import ModelBundle
 from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.registry import Registry
@@ -78,30 +81,39 @@ class Bench:
                  if s.name == self.topics.records else s for s in specs_for(self.kafka)]  # fmt: skip
         ensure_topics(self.kafka, specs)
 
-    def worker(self, index: int, group: str) -> WorkerProcess:
+    def worker(self, index: int, group: str, *, pin_cpu: bool = False) -> WorkerProcess:
         port = free_port()
         env = settings_env(
             kafka={"topic_prefix": self.prefix},
             redis={"key_prefix": f"{self.prefix}{group}:"},
             registry={"root": self.registry.root},
             stack={"data_dir": self.work / "stack"},
-            processor={"metrics_port_base": port - index, "group_id": f"{self.prefix}{group}"},
+            processor={"metrics_port_base": port - index, "group_id": f"{self.prefix}{group}", "pin_cpu": pin_cpu},
         )
         worker = WorkerProcess(env, index, self.work, port).start()
         self.workers.append(worker)
         return worker
 
     def produce(self, n: int, *, rate: float | None = None, seed: int = 11, labels: bool = False,
-                label_delay: float = 1.0) -> float:  # fmt: skip
-        producer = RecordProducer(self.kafka)
-        try:
-            report = producer.run(
-                AgrawalSource(seed=seed),
-                ProduceOptions(count=n, rate=rate, send_labels=labels, label_delay_seconds=label_delay),
-            )
-        finally:
-            producer.close()
+                label_delay: float = 1.0, cpu: int | None = None) -> float:  # fmt: skip
+        with pinned(cpu):  # the producer's sending thread starts pinned too, and stops with it
+            producer = RecordProducer(self.kafka)
+            try:
+                report = producer.run(
+                    AgrawalSource(seed=seed),
+                    ProduceOptions(count=n, rate=rate, send_labels=labels, label_delay_seconds=label_delay),
+                )
+            finally:
+                producer.close()
         return report.rate
+
+    def wait_assigned(self, worker: WorkerProcess, timeout: float = 120) -> None:
+        """Until the worker holds every records partition."""
+        deadline = time.monotonic() + timeout
+        while worker.metric("driftline_assigned_partitions", topic=self.topics.records) < self.kafka.records_partitions:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker was not assigned the records partitions in {timeout:.0f} s")
+            time.sleep(0.2)
 
     def drain(self, n: int, workers: int, group: str) -> tuple[float, int]:
         """Records/s of ``workers`` processes draining n records, from the first scored once every worker holds
@@ -191,11 +203,12 @@ class Bench:
             consumer.close()
         return count / (time.perf_counter() - started)
 
-    def latency(self, rate: float, seconds: float, seed: int, *, labels: bool = True,
-                processes: dict[str, int]) -> dict[str, Any]:  # fmt: skip
+    def latency(self, rate: float, seconds: float, seed: int, *, labels: bool = True, processes: dict[str, int],
+                producer_cpu: int | None = None) -> dict[str, Any]:  # fmt: skip
         """Hold ``rate`` records/s (labels following after 1 s) and read every prediction's latency, in two halves.
 
-        ``processes`` names the pids whose CPU use is read meanwhile (the producer is this process).
+        ``processes`` names the pids whose CPU use is read meanwhile (the producer is this process);
+        ``producer_cpu`` pins the producer to that CPU for the run.
         """
         from kafka import KafkaConsumer, TopicPartition
 
@@ -208,7 +221,7 @@ class Bench:
             consumer.position(tp)
         n = int(rate * seconds)
         cpu_before, started = {name: cpu_seconds(pid) for name, pid in processes.items()}, time.monotonic()
-        achieved = self.produce(n, rate=rate, seed=seed, labels=labels)
+        achieved = self.produce(n, rate=rate, seed=seed, labels=labels, cpu=producer_cpu)
         wall = time.monotonic() - started
         cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / wall for name, pid in processes.items()}
         predicted: dict[bytes, tuple[int, int]] = {}  # id → (prediction sent, event time)
@@ -232,7 +245,8 @@ class Bench:
             return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "max_ms": float(ms.max())}
 
         return {
-            "target_rate": rate, "labels": labels, "achieved_rate": achieved, "records": len(keys),
+            "target_rate": rate, "labels": labels, "pinned": producer_cpu is not None, "achieved_rate": achieved,
+            "records": len(keys),
             **percentiles(sent - event),
             "producer_to_log": percentiles(log - event), "log_to_prediction": percentiles(sent - log),
             "cpu_share_of_a_core": cpu,
@@ -301,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("the live worker did not drain the backlog in 900 s")
             time.sleep(0.2)
         assert soak.process is not None
-        processes = {"producer": os.getpid(), "worker": soak.process.pid,
-                     **{name: services[name] for name in ("kafka", "redis") if name in services}}  # fmt: skip
+        processes: dict[str, int] = {"producer": os.getpid(), "worker": soak.process.pid}
+        processes.update({name: services[name] for name in ("kafka", "redis") if name in services})
         results["latency"] = [
             bench.latency(1000, args.latency_seconds, seed=21, processes=processes),
             bench.latency(5000, args.latency_seconds, seed=22, processes=processes),
@@ -314,6 +328,15 @@ def main(argv: list[str] | None = None) -> int:
         assert soak.process is not None
         results["worker_rss_mb_after_soak"] = rss_mb(soak.process.pid)
         results["soak_seconds"] = time.monotonic() - soak_started
+        console.print("5,000 records/s again, the worker and the producer each pinned to a CPU of its own ...")
+        soak.stop()
+        pinned_worker = bench.worker(0, "live", pin_cpu=True)  # the same group: it resumes where the soak stopped
+        pinned_worker.wait_serving(timeout=180)
+        bench.wait_assigned(pinned_worker)
+        assert pinned_worker.process is not None
+        processes["worker"] = pinned_worker.process.pid
+        results["latency"].append(bench.latency(5000, args.latency_seconds, seed=25, processes=processes,
+                                                producer_cpu=cpu_for(1)))  # fmt: skip
     finally:
         bench.close()
     report(results)
@@ -338,6 +361,8 @@ def report(r: dict[str, Any]) -> None:
 
     for lat in r["latency"]:
         labels = "with labels" if lat.get("labels", True) else "records only"
+        if lat.get("pinned"):
+            labels += ", producer and worker pinned to a CPU each"
         sent = int(lat["target_rate"] * r.get("latency_seconds", 60.0))
         read = "" if lat["records"] >= sent else f"; only {lat['records']:,} of {sent:,} predictions read"
         table.add_row(f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f}{read})",

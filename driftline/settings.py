@@ -95,6 +95,7 @@ class ProcessorSettings(_Section):
     model_reconcile_seconds: float = Field(
         10.0, gt=0, description="how often a worker checks the registry's production alias (besides updates)"
     )
+    pin_cpu: bool = Field(False, description="pin worker i to the i-th available CPU (wrapping around)")
 
 
 class TrainerSettings(_Section):

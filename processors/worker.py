@@ -6,6 +6,7 @@ import logging
 
 import faust
 
+from driftline.affinity import cpu_for, pin_process
 from driftline.settings import Settings
 from processors.app import create_app
 from processors.metrics import watch_gc
@@ -15,6 +16,10 @@ logger = logging.getLogger(__name__)
 
 def run_worker(settings: Settings, worker_index: int = 0) -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT); exits the process non-zero on an unexpected error."""
+    if settings.processor.pin_cpu:  # before faust, the Kafka clients and TensorFlow start their threads
+        cpu = cpu_for(worker_index)
+        pin_process(cpu)
+        logger.info("worker=%d pinned to CPU %d", worker_index, cpu)
     processor = create_app(settings, worker_index)
     logger.info(
         "processor worker=%d group=%s metrics=http://%s:%d/metrics",

@@ -40,9 +40,9 @@ class Pipeline:
             processor={"batch_max": 500, "model_reconcile_seconds": self.reconcile_seconds},
         )
 
-    def worker(self, index: int = 0) -> WorkerProcess:
+    def worker(self, index: int = 0, *, pin_cpu: bool = False) -> WorkerProcess:
         port = free_port()
-        env = {**self.env(), **settings_env(processor={"metrics_port_base": port - index})}
+        env = {**self.env(), **settings_env(processor={"metrics_port_base": port - index, "pin_cpu": pin_cpu})}
         worker = WorkerProcess(env, index, self.tmp, port).start()
         self.workers.append(worker)
         return worker

@@ -1,8 +1,10 @@
 """The processor on the real stack: every record scored once (equal to offline scoring), dead letters with reasons,
-kill -9 and Redis outages without loss, two workers sharing the partitions."""
+kill -9 and Redis outages without loss, two workers (each pinned to a CPU) sharing the partitions."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -11,6 +13,7 @@ import numpy as np
 import orjson
 import redis
 
+from driftline.affinity import cpu_for
 from driftline.bundle import ModelBundle
 from driftline.partitioning import key_partition
 from driftline.records import Reason
@@ -176,9 +179,12 @@ def _pings(port: int) -> bool:
 def test_two_workers_share_the_partitions(pipeline: Pipeline) -> None:
     source = AgrawalSource(seed=105)
     n = 20_000
-    workers = [pipeline.worker(0), pipeline.worker(1)]
+    workers = [pipeline.worker(0, pin_cpu=True), pipeline.worker(1, pin_cpu=True)]
     for w in workers:
         w.wait_serving()
+    for w in workers:  # every thread, TensorFlow's and the Kafka clients' included, on the worker's own CPU
+        assert w.process is not None
+        assert _thread_cpus(w.process.pid) == {cpu_for(w.index)}, f"worker {w.index}: {_thread_cpus(w.process.pid)}"
     wait_for(lambda: [_assigned(w) for w in workers] in ([3.0, 3.0],), timeout=90, interval=0.5,
              message="the 6 partitions split 3 and 3")  # fmt: skip
     pipeline.produce(source, n)
@@ -186,6 +192,15 @@ def test_two_workers_share_the_partitions(pipeline: Pipeline) -> None:
     scored = [w.metric("driftline_records_total", outcome="scored") for w in workers]
     assert all(s > 0 for s in scored), f"one worker scored nothing: {scored}"
     assert sum(scored) >= n
+
+
+def _thread_cpus(pid: int) -> set[int]:
+    """The union of the CPUs each of the process's threads may run on."""
+    cpus: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            cpus |= os.sched_getaffinity(int(task.name))
+    return cpus
 
 
 def _assigned(worker: WorkerProcess) -> float:
