@@ -9,9 +9,9 @@
    later; and 5,000 records/s without labels, to show what the labels' share of the 2 cores costs. Each is split
    at the moment the broker appended the record (the records topic keeps LogAppendTime here): producer → Kafka
    log, and Kafka log → prediction; and the CPU each process used meanwhile is read from /proc;
-4. the worker's resident memory after 5 minutes under load;
-5. 5,000 records/s with labels once more, the worker (``processor.pin_cpu``) and the producer each pinned to a CPU
-   of its own (driftline/affinity.py), beside the unpinned run of item 3.
+   5,000 records/s with labels is run twice in a row: as is, then with the producer pinned to one CPU
+   (driftline/affinity.py; ``driftline produce --cpu``);
+4. the worker's resident memory after 5 minutes under load.
 
 Prints a table and writes ``bench/results/stream.json``.
 """
@@ -81,14 +81,14 @@ class Bench:
                  if s.name == self.topics.records else s for s in specs_for(self.kafka)]  # fmt: skip
         ensure_topics(self.kafka, specs)
 
-    def worker(self, index: int, group: str, *, pin_cpu: bool = False) -> WorkerProcess:
+    def worker(self, index: int, group: str) -> WorkerProcess:
         port = free_port()
         env = settings_env(
             kafka={"topic_prefix": self.prefix},
             redis={"key_prefix": f"{self.prefix}{group}:"},
             registry={"root": self.registry.root},
             stack={"data_dir": self.work / "stack"},
-            processor={"metrics_port_base": port - index, "group_id": f"{self.prefix}{group}", "pin_cpu": pin_cpu},
+            processor={"metrics_port_base": port - index, "group_id": f"{self.prefix}{group}"},
         )
         worker = WorkerProcess(env, index, self.work, port).start()
         self.workers.append(worker)
@@ -106,14 +106,6 @@ class Bench:
             finally:
                 producer.close()
         return report.rate
-
-    def wait_assigned(self, worker: WorkerProcess, timeout: float = 120) -> None:
-        """Until the worker holds every records partition."""
-        deadline = time.monotonic() + timeout
-        while worker.metric("driftline_assigned_partitions", topic=self.topics.records) < self.kafka.records_partitions:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the worker was not assigned the records partitions in {timeout:.0f} s")
-            time.sleep(0.2)
 
     def drain(self, n: int, workers: int, group: str) -> tuple[float, int]:
         """Records/s of ``workers`` processes draining n records, from the first scored once every worker holds
@@ -320,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         results["latency"] = [
             bench.latency(1000, args.latency_seconds, seed=21, processes=processes),
             bench.latency(5000, args.latency_seconds, seed=22, processes=processes),
+            # the same again at once, the producer pinned to one CPU
+            bench.latency(5000, args.latency_seconds, seed=25, processes=processes, producer_cpu=cpu_for(1)),
             bench.latency(5000, args.latency_seconds, seed=24, labels=False, processes=processes),
         ]
         remaining = args.soak_seconds - (time.monotonic() - soak_started)
@@ -328,15 +322,6 @@ def main(argv: list[str] | None = None) -> int:
         assert soak.process is not None
         results["worker_rss_mb_after_soak"] = rss_mb(soak.process.pid)
         results["soak_seconds"] = time.monotonic() - soak_started
-        console.print("5,000 records/s again, the worker and the producer each pinned to a CPU of its own ...")
-        soak.stop()
-        pinned_worker = bench.worker(0, "live", pin_cpu=True)  # the same group: it resumes where the soak stopped
-        pinned_worker.wait_serving(timeout=180)
-        bench.wait_assigned(pinned_worker)
-        assert pinned_worker.process is not None
-        processes["worker"] = pinned_worker.process.pid
-        results["latency"].append(bench.latency(5000, args.latency_seconds, seed=25, processes=processes,
-                                                producer_cpu=cpu_for(1)))  # fmt: skip
     finally:
         bench.close()
     report(results)
@@ -362,7 +347,7 @@ def report(r: dict[str, Any]) -> None:
     for lat in r["latency"]:
         labels = "with labels" if lat.get("labels", True) else "records only"
         if lat.get("pinned"):
-            labels += ", producer and worker pinned to a CPU each"
+            labels += ", the producer pinned to one CPU"
         sent = int(lat["target_rate"] * r.get("latency_seconds", 60.0))
         read = "" if lat["records"] >= sent else f"; only {lat['records']:,} of {sent:,} predictions read"
         table.add_row(f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f}{read})",
