@@ -1,4 +1,5 @@
-"""CPU pinning: which CPU a worker gets, and a pin that holds for the block (and its new threads) and then lifts."""
+"""CPU pinning: which CPU a worker gets; a block's pin, which its new threads inherit and which then lifts; a whole
+process's pin; and CPUs that cannot be had, refused clearly."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def test_workers_take_the_available_cpus_in_turn() -> None:
     assert [cpu_for(i) for i in range(2 * len(cpus))] == cpus + cpus
 
 
-def _thread_cpus() -> set[int]:
+def _new_thread_cpus() -> set[int]:
+    """The CPUs a thread started now may run on."""
     seen: list[set[int]] = []
     thread = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
     thread.start()
@@ -35,9 +37,9 @@ def test_a_pin_holds_for_the_block_and_its_new_threads_then_lifts() -> None:
     cpu = available_cpus()[-1]
     with pinned(cpu):
         assert os.sched_getaffinity(0) == {cpu}
-        assert _thread_cpus() == {cpu}
+        assert _new_thread_cpus() == {cpu}
     assert os.sched_getaffinity(0) == before
-    assert _thread_cpus() == before
+    assert _new_thread_cpus() == before
 
 
 def test_a_pin_lifts_when_the_block_raises() -> None:
