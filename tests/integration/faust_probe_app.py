@@ -1,6 +1,6 @@
 """A minimal faust-streaming worker for the integration test: records topic → Redis, in micro-batches.
 
-Run as ``python -m tests.integration.faust_probe_app BROKER TOPIC REDIS_URL APP_ID``.
+Run as ``python -m tests.integration.faust_probe_app BROKER TOPIC REDIS_URL APP_ID DATADIR``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import faust
 import redis.asyncio
 
 
-def create_app(broker: str, topic_name: str, redis_url: str, app_id: str) -> faust.App:
+def create_app(broker: str, topic_name: str, redis_url: str, app_id: str, datadir: str) -> faust.App:
     app = faust.App(
         app_id,
         broker=f"kafka://{broker}",
@@ -20,6 +20,7 @@ def create_app(broker: str, topic_name: str, redis_url: str, app_id: str) -> fau
         web_enabled=False,
         topic_disable_leader=True,
         store="memory://",
+        datadir=datadir,
     )
     topic = app.topic(topic_name, value_type=bytes, key_type=bytes)
     client = redis.asyncio.Redis.from_url(redis_url)
@@ -36,5 +37,5 @@ def create_app(broker: str, topic_name: str, redis_url: str, app_id: str) -> fau
 
 
 if __name__ == "__main__":
-    broker, topic_name, redis_url, app_id = sys.argv[1:5]
-    faust.Worker(create_app(broker, topic_name, redis_url, app_id), loglevel="INFO").execute_from_commandline()
+    broker, topic_name, redis_url, app_id, datadir = sys.argv[1:6]
+    faust.Worker(create_app(broker, topic_name, redis_url, app_id, datadir), loglevel="INFO").execute_from_commandline()

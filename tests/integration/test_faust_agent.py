@@ -25,7 +25,7 @@ def test_faust_worker_consumes_every_record(
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.faust_probe_app", kafka_settings.bootstrap_servers,
-         topics.records, settings.redis.url, f"faust-probe-{unique}"],
+         topics.records, settings.redis.url, f"faust-probe-{unique}", str(tmp_path / "faust-data")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -41,6 +41,7 @@ def test_faust_worker_consumes_every_record(
             return redis_client.exists(*keys) == N
 
         wait_for(all_seen, timeout=90, message=f"{N} records handled by the faust agent")
+        assert (tmp_path / "faust-data").is_dir() and not (ROOT / f"faust-probe-{unique}-data").exists()
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
