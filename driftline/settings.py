@@ -65,6 +65,21 @@ class KafkaSettings(_Section):
             options["ssl_keyfile"] = str(self.ssl_keyfile)
         return options
 
+    def librdkafka_config(self) -> dict[str, str]:
+        """The same connection options in librdkafka's spelling (confluent-kafka, the records producer)."""
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.sasl_mechanism is not None:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        for key, path in (("ssl.ca.location", self.ssl_cafile), ("ssl.certificate.location", self.ssl_certfile),
+                          ("ssl.key.location", self.ssl_keyfile)):  # fmt: skip
+            if path is not None:
+                config[key] = str(path)
+        return config
+
 
 class RedisSettings(_Section):
     """Where predictions are written."""

@@ -19,6 +19,7 @@ from driftline.settings import KafkaSettings
 from driftline.sources import LabeledRecord, Source
 from driftline.topics import Topics
 from producers.bad_records import BadRecords
+from producers.kafka_sender import KafkaSender
 
 logger = logging.getLogger(__name__)
 
@@ -54,55 +55,24 @@ class ProduceReport:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def kafka_producer(kafka: KafkaSettings, *, client_id: str = "driftline-producer"):
-    """An idempotent, acks=all, batching, lz4-compressing kafka-python producer."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    try:
-        return KafkaProducer(
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=10,
-            batch_size=256 * 1024,
-            compression_type="lz4",
-            request_timeout_ms=kafka.request_timeout_ms,
-            **kafka.client_options(),
-        )
-    except (KafkaError, OSError) as exc:
-        raise DriftlineError(f"cannot connect a producer to Kafka at {kafka.bootstrap_servers}: {exc}") from exc
-
-
 class RecordProducer:
     """Sends a source's records (and later their labels) to the records and labels topics."""
 
     def __init__(self, kafka: KafkaSettings, *, clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:  # fmt: skip
         self.topics = Topics(kafka.topic_prefix)
-        self._producer = kafka_producer(kafka)
+        self._producer = KafkaSender(kafka, on_error=self._on_error)
         self._clock = clock
         self._wall_ms = wall_ms
         self._report = ProduceReport()
 
-    def _on_error(self, exc: BaseException) -> None:
-        self._report.failed += 1
-        if len(self._report.errors) < 10:
-            self._report.errors.append(f"{exc.__class__.__name__}: {exc}")
+    def _on_error(self, message: str, records: int) -> None:
+        self._report.failed += records
+        if message not in self._report.errors and len(self._report.errors) < 10:  # the first distinct errors
+            self._report.errors.append(message)
 
     def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        self._producer.send(topic, key=key, value=value, partition=partition).add_errback(self._on_error)
-
-    def _partition_count(self, topic: str) -> int:
-        from kafka.errors import KafkaError
-
-        try:
-            partitions = self._producer.partitions_for(topic)  # waits for the topic's metadata
-        except KafkaError as exc:
-            raise DriftlineError(f"topic {topic!r} is not available: {exc} (`driftline topics create`?)") from exc
-        if not partitions:
-            raise DriftlineError(f"topic {topic!r} has no partitions (`driftline topics create`?)")
-        return len(partitions)
+        self._producer.send(topic, key, value, partition)
 
     def _send_label(self, record_id: str, partition: int, label: object, event_time: object) -> None:
         value = orjson.dumps({"id": record_id, "label": label, "event_time": event_time})
@@ -128,9 +98,9 @@ class RecordProducer:
         rng = random.Random(options.seed)
         pending: deque[tuple[float, str, int, object, object]] = deque()  # (due, id, partition, label, event_time)
         # Partitions are chosen here as Kafka's default partitioner would (murmur2 of the key), hashing each id once
-        # for its record and its label: kafka-python's partitioner took a fifth of the sending thread's time.
-        record_partitions = self._partition_count(self.topics.records)
-        label_partitions = self._partition_count(self.topics.labels)
+        # for its record and its label.
+        record_partitions = self._producer.partition_count(self.topics.records)
+        label_partitions = self._producer.partition_count(self.topics.labels)
         report = self._report
         started = self._clock()
         records: Iterator[LabeledRecord] = iter(source.records())
@@ -186,7 +156,7 @@ class RecordProducer:
             report.seconds = self._clock() - started
             if progress is not None:
                 progress(report)
-        if report.failed:
+        if report.failed or report.errors:
             raise DriftlineError(
                 f"{report.failed} sends to Kafka failed (of {report.records + report.labels + report.bad_records}); "
                 f"first errors: {report.errors}"

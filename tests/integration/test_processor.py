@@ -21,7 +21,8 @@ from driftline.registry import Registry
 from driftline.sources import AgrawalSource
 from driftline.validation import Validator
 from producers.bad_records import bad_corpus
-from producers.producer import ProduceOptions, RecordProducer, kafka_producer
+from producers.kafka_sender import KafkaSender
+from producers.producer import ProduceOptions, RecordProducer
 from tests.integration.pipeline import Pipeline
 from tests.kafka_reading import read_topic
 from tests.processes import WorkerProcess, free_port
@@ -78,17 +79,18 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason(pipeline: Pip
     source = AgrawalSource(seed=102)
     corpus = bad_corpus(source.contract, tag="dl")
     good = source.take(300)
-    producer = kafka_producer(pipeline.kafka)
+    failures: list[str] = []
+    producer = KafkaSender(pipeline.kafka, on_error=lambda message, records: failures.append(message))
     for i, item in enumerate(good):
         # Every third record keyed by something other than its id, or not keyed: its prediction is still placed by
         # the hash of its id, not by the partition the record happened to land in.
         key = item.record["id"].encode() if i % 3 == 0 else (None if i % 3 == 1 else b"other-%d" % i)
-        producer.send(pipeline.topics.records, key=key, value=orjson.dumps(item.record))
+        producer.send(pipeline.topics.records, key, orjson.dumps(item.record))
         if i % 20 == 0 and i // 20 < len(corpus):
             key, payload, _ = corpus[i // 20]
-            producer.send(pipeline.topics.records, key=key, value=payload)
-    producer.flush(timeout=30)
-    producer.close()
+            producer.send(pipeline.topics.records, key, payload)
+    producer.close(timeout=30)
+    assert not failures
     worker = pipeline.worker()
     pipeline.wait_all_scored([g.record["id"] for g in good])
 
