@@ -1,8 +1,9 @@
 """Pinning a process to one CPU.
 
-A Python process runs one thread at a time (the GIL). Its threads (the producer's and kafka-python's sending
-thread; a worker's event loop and TensorFlow's) hand the GIL over faster when they share one core than when the
-scheduler spreads them over two (measured in docs/architecture.md).
+A Python process runs one thread at a time (the GIL). Threads that take turns holding it (a worker's event loop
+and TensorFlow's; the producer's loop and kafka-python's sender, before the producer moved to librdkafka) hand it
+over faster when they share one core than when the scheduler spreads them over two; N workers pinned to N cores
+each keep a core of their own (measured in docs/architecture.md).
 
 Linux only (``os.sched_setaffinity``, which pins one thread; the threads a thread starts inherit its CPUs).
 ``pin_process`` pins every thread the process has, those that imports started (OpenBLAS's, jemalloc's) included;

@@ -123,7 +123,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         keep_event_time=args.keep_event_time,
         seed=args.seed,
     )
-    if args.cpu is not None:  # the whole command: its threads share the GIL, and hand it over faster on one core
+    if args.cpu is not None:  # the whole command, librdkafka's threads included (they start after this)
         from driftline.affinity import pin_process
 
         pin_process(args.cpu)
