@@ -1,8 +1,8 @@
 """The producer's Kafka client: librdkafka (confluent-kafka), idempotent, acks=all, lz4, batched.
 
 librdkafka builds and sends the batches on threads of its own, in C, outside the GIL. With kafka-python the
-producer took 80-84 % of a core at 5,000 records/s with their labels on the 2-core machine, most of it in the
-client; with librdkafka the same run takes about 30 % (docs/architecture.md). Delivery reports are asked for
+producer took 82-83 % of a core at 5,000 records/s with their labels on the 2-core machine, most of it in the
+client; with librdkafka the same run took 31 % (docs/architecture.md). Delivery reports are asked for
 failures only, so a record that is delivered costs no Python call; every failure reaches ``on_error``.
 """
 
@@ -98,5 +98,8 @@ class KafkaSender:
         return left
 
     def close(self, timeout: float = 30.0) -> None:
-        """Deliver what is queued (failures reported), then let librdkafka's threads go."""
-        self.flush(timeout)
+        """Deliver what is still queued. Failures are reported as they come; records still queued at the end are
+        logged, not counted again (``flush`` has already counted them)."""
+        left = int(self._producer.flush(timeout))
+        if left:
+            logger.warning("closing with %d records not delivered within %.0f s", left, timeout)

@@ -89,7 +89,8 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason(pipeline: Pip
         if i % 20 == 0 and i // 20 < len(corpus):
             key, payload, _ = corpus[i // 20]
             producer.send(pipeline.topics.records, key, payload)
-    producer.close(timeout=30)
+    producer.flush(timeout=30)  # every record delivered, or counted in failures
+    producer.close()
     assert not failures
     worker = pipeline.worker()
     pipeline.wait_all_scored([g.record["id"] for g in good])

@@ -38,6 +38,6 @@ def test_sasl_over_tls_passes_every_credential_and_file() -> None:
 def test_librdkafka_accepts_the_names() -> None:
     from confluent_kafka import Producer
 
-    kafka = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="u",
-                          sasl_password="p")  # type: ignore[arg-type]  # fmt: skip
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1", security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                          sasl_username="u", sasl_password="p")  # type: ignore[arg-type]  # fmt: skip
     Producer(kafka.librdkafka_config())  # an unknown or misspelt property raises KafkaException here
