@@ -96,7 +96,7 @@ class Bench:
 
     def produce(self, n: int, *, rate: float | None = None, seed: int = 11, labels: bool = False,
                 label_delay: float = 1.0, cpu: int | None = None) -> float:  # fmt: skip
-        with pinned(cpu):  # the producer's sending thread starts pinned too, and stops with it
+        with pinned(cpu):  # librdkafka's threads start pinned too, and stop with the producer
             producer = RecordProducer(self.kafka)
             try:
                 report = producer.run(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from confluent_kafka import KafkaException, Producer
+
 from driftline.errors import DriftlineError
 from driftline.settings import KafkaSettings
 
@@ -25,11 +27,9 @@ class KafkaSender:
 
     def __init__(self, kafka: KafkaSettings, *, on_error: Callable[[str, int], None],
                  client_id: str = "driftline-producer", linger_ms: int = 10) -> None:  # fmt: skip
-        from confluent_kafka import Producer
-
         self.kafka = kafka
         self._on_error = on_error
-        self._unsent = 0
+        self._sent_since_poll = 0
         self._producer = Producer({
             **kafka.librdkafka_config(),
             "client.id": client_id,
@@ -60,22 +60,19 @@ class KafkaSender:
 
     def partition_count(self, topic: str, *, timeout: float = 30.0) -> int:
         """The topic's partition count, from the cluster's metadata (a clear error if it is missing)."""
-        from confluent_kafka import KafkaException
-
         try:
             metadata = self._producer.list_topics(topic, timeout=timeout)
         except KafkaException as exc:
             raise DriftlineError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
         found = metadata.topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            why = found.error if found is not None and found.error is not None else "no partitions"
-            raise DriftlineError(f"topic {topic!r} is not available: {why} (`driftline topics create`?)")
+        error = found.error if found is not None else None
+        if error is not None or found is None or not found.partitions:
+            raise DriftlineError(f"topic {topic!r} is not available: {error or 'no partitions'} "
+                                 "(`driftline topics create`?)")  # fmt: skip
         return len(found.partitions)
 
     def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         """Queue one record; waits while librdkafka's queue is full. A record refused outright is a failure."""
-        from confluent_kafka import KafkaException
-
         while True:
             try:
                 self._producer.produce(topic, value, key, -1 if partition is None else partition)
@@ -85,9 +82,9 @@ class KafkaSender:
             except KafkaException as exc:  # e.g. larger than message.max.bytes, an unknown partition
                 self._on_error(f"send refused: {exc.args[0] if exc.args else exc}", 1)
                 return
-        self._unsent += 1
-        if self._unsent >= POLL_EVERY:
-            self._unsent = 0
+        self._sent_since_poll += 1
+        if self._sent_since_poll >= POLL_EVERY:
+            self._sent_since_poll = 0
             self._producer.poll(0)
 
     def flush(self, timeout: float) -> int:
