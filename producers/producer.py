@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 # meanwhile at once (each stamped with its own send time), instead of a sleep and a wake-up before every record
 # (5,000 a second at 5,000 records/s).
 PACE_SECONDS = 0.002
+# Labels are not waited for (the processor joins them when they come), so they get a producer of their own that
+# waits longer to fill a batch. librdkafka sends one request per partition (docs/architecture.md): at 5,000
+# records/s with labels, half the broker's produce requests were labels'.
+LABELS_LINGER_MS = 100
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ class RecordProducer:
     def __init__(self, kafka: KafkaSettings, *, clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:  # fmt: skip
         self.topics = Topics(kafka.topic_prefix)
-        self._producer = KafkaSender(kafka, on_error=self._on_error)
+        self._records = KafkaSender(kafka, on_error=self._on_error)
+        self._labels = KafkaSender(kafka, on_error=self._on_error, client_id="driftline-labels-producer",
+                                   linger_ms=LABELS_LINGER_MS)  # fmt: skip
         self._clock = clock
         self._wall_ms = wall_ms
         self._report = ProduceReport()
@@ -71,12 +77,9 @@ class RecordProducer:
         if message not in self._report.errors and len(self._report.errors) < 10:  # the first distinct errors
             self._report.errors.append(message)
 
-    def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        self._producer.send(topic, key, value, partition)
-
     def _send_label(self, record_id: str, partition: int, label: object, event_time: object) -> None:
         value = orjson.dumps({"id": record_id, "label": label, "event_time": event_time})
-        self._send(self.topics.labels, record_id.encode(), value, partition)
+        self._labels.send(self.topics.labels, record_id.encode(), value, partition)
         self._report.labels += 1
 
     def run(
@@ -99,8 +102,8 @@ class RecordProducer:
         pending: deque[tuple[float, str, int, object, object]] = deque()  # (due, id, partition, label, event_time)
         # Partitions are chosen here as Kafka's default partitioner would (murmur2 of the key), hashing each id once
         # for its record and its label.
-        record_partitions = self._producer.partition_count(self.topics.records)
-        label_partitions = self._producer.partition_count(self.topics.labels)
+        record_partitions = self._records.partition_count(self.topics.records)
+        label_partitions = self._labels.partition_count(self.topics.labels)
         report = self._report
         started = self._clock()
         records: Iterator[LabeledRecord] = iter(source.records())
@@ -120,7 +123,7 @@ class RecordProducer:
                     self._send_label(rid, partition, label, when)
                 if bad is not None and rng.random() < options.bad_ratio:
                     key, payload = bad.next()
-                    self._send(self.topics.records, key, payload)
+                    self._records.send(self.topics.records, key, payload)
                     report.bad_records += 1
                 record = item.record
                 if not options.keep_event_time:
@@ -128,7 +131,7 @@ class RecordProducer:
                 record_id = str(record[contract.id_field])
                 key = record_id.encode()
                 hashed = key_hash(key)
-                self._send(self.topics.records, key, orjson.dumps(record), hashed % record_partitions)
+                self._records.send(self.topics.records, key, orjson.dumps(record), hashed % record_partitions)
                 report.records += 1
                 if options.send_labels and item.label is not None:
                     when = record[contract.event_time_field]
@@ -152,7 +155,8 @@ class RecordProducer:
             logger.warning("interrupted: flushing what was sent")
         finally:
             report.labels_pending = len(pending)
-            self._producer.flush(timeout=60)
+            self._records.flush(timeout=60)
+            self._labels.flush(timeout=60)
             report.seconds = self._clock() - started
             if progress is not None:
                 progress(report)
@@ -164,4 +168,5 @@ class RecordProducer:
         return report
 
     def close(self) -> None:
-        self._producer.close(timeout=30)
+        self._records.close(timeout=30)
+        self._labels.close(timeout=30)

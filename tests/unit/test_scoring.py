@@ -1,13 +1,16 @@
-"""Model I/O and scoring with tiny real Keras models: safe loading, one trace for every batch size, parity."""
+"""Model I/O and scoring with tiny real Keras models: safe loading, one trace for every batch size, parity of the
+LiteRT-compiled model with the Keras model, and the fall-back to the tf.function."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+import driftline.scoring as scoring
 from driftline.errors import DataError, IntegrityError
 from driftline.modelio import load_keras
 from driftline.registry import Registry
@@ -46,10 +49,12 @@ def rows(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, WIDTH)).astype(np.float32)
 
 
-def test_scores_match_model_call_and_predict_without_retracing(binary_model: Any) -> None:
-    scorer = Scorer(binary_model, WIDTH)
+@pytest.mark.parametrize("runtime", ["litert", "tensorflow"])
+def test_scores_match_model_call_and_predict_without_retracing(binary_model: Any, runtime: str) -> None:
+    scorer = Scorer(binary_model, WIDTH, runtime=runtime)
+    assert scorer.runtime == runtime  # a plain Dense model compiles, and agrees with the function
     assert scorer.tracing_count == 1  # traced once, at construction
-    for n in (1, 7, 512, 7, 1):
+    for n in (1, 7, 512, 7, 1):  # sizes back and forth: the interpreter is resized each time
         X = rows(n, seed=n)
         scores = scorer(X)
         assert scores.shape == (n,) and scores.dtype == np.float64
@@ -67,6 +72,7 @@ def test_float64_input_is_cast_not_retraced(binary_model: Any) -> None:
 
 def test_multiclass_shape(multiclass_model: Any) -> None:
     scorer = Scorer(multiclass_model, WIDTH)
+    assert scorer.runtime == "litert"
     X = rows(9)
     scores = scorer.warm_up(X)
     assert scores.shape == (9, 3) and not scorer.binary
@@ -75,15 +81,53 @@ def test_multiclass_shape(multiclass_model: Any) -> None:
     assert scorer(rows(0)).shape == (0, 3)
 
 
-def test_empty_batch_does_not_call_tensorflow(binary_model: Any) -> None:
+def test_empty_batch_does_not_call_the_model(binary_model: Any) -> None:
     scorer = Scorer(binary_model, WIDTH)
 
     def boom(_: object) -> None:
-        raise AssertionError("TF was called for an empty batch")
+        raise AssertionError("the model was called for an empty batch")
 
-    scorer._concrete = boom
+    scorer._run = boom
     empty = scorer(np.empty((0, WIDTH), dtype=np.float32))
     assert empty.shape == (0,) and empty.dtype == np.float64
+
+
+def test_a_model_that_does_not_convert_is_scored_by_the_function(
+    binary_model: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(model: Any, width: int) -> scoring.Runner:
+        raise RuntimeError("op not supported")
+
+    monkeypatch.setattr(scoring, "compile_litert", refuse)
+    scorer = Scorer(binary_model, WIDTH)
+    assert scorer.runtime == "tensorflow"
+    assert "does not convert: RuntimeError: op not supported" in caplog.text
+    X = rows(5)
+    np.testing.assert_allclose(scorer(X), binary_model(X, training=False).numpy()[:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "why"),
+    [
+        (lambda X: np.zeros((len(X), 1), np.float32), "disagrees with the function by"),
+        (lambda X: np.full((len(X), 1), np.nan, np.float32), "disagrees with the function by inf"),
+        (lambda X: np.zeros((len(X), 2), np.float32), r"gives shape \(64, 2\), the function \(64, 1\)"),
+    ],
+)
+def test_a_compiled_model_that_disagrees_is_not_used(
+    binary_model: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, wrong: Any, why: str
+) -> None:
+    monkeypatch.setattr(scoring, "compile_litert", lambda model, width: wrong)
+    scorer = Scorer(binary_model, WIDTH)
+    assert scorer.runtime == "tensorflow"
+    assert caplog.records and re.search(why, caplog.text)
+    X = rows(5)
+    np.testing.assert_allclose(scorer(X), binary_model(X, training=False).numpy()[:, 0], atol=1e-6)
+
+
+def test_unknown_runtime_is_refused(binary_model: Any) -> None:
+    with pytest.raises(ValueError, match="runtime should be 'litert' or 'tensorflow', found 'onnx'"):
+        Scorer(binary_model, WIDTH, runtime="onnx")
 
 
 def test_wrong_width_is_refused(binary_model: Any) -> None:
