@@ -52,7 +52,7 @@ def rows(n: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("runtime", ["litert", "tensorflow"])
 def test_scores_match_model_call_and_predict_without_retracing(binary_model: Any, runtime: str) -> None:
     scorer = Scorer(binary_model, WIDTH, runtime=runtime)
-    assert scorer.runtime == runtime  # a plain Dense model compiles, and agrees with the function
+    assert scorer.runtime == runtime  # asked for LiteRT, a plain Dense model compiles and agrees with the function
     assert scorer.tracing_count == 1  # traced once, at construction
     for n in (1, 7, 512, 7, 1):  # sizes back and forth: the interpreter is resized each time
         X = rows(n, seed=n)
