@@ -60,6 +60,7 @@ def main() -> int:
     import tensorflow as tf
 
     results["tensorflow"] = tf.__version__
+    results["scorer_runtime"] = bundle.scorer.runtime
     console.print("measuring ...")
     results["pipeline"] = {str(b): rate(pipeline, raws, b) for b in BATCHES}
     results["per_record_model_call"] = rate(per_record(lambda x: model(x, training=False)), raws, 1)
@@ -70,7 +71,7 @@ def main() -> int:
                   title="validation + preprocessing + scoring (same run)")  # fmt: skip
     for b in BATCHES:
         value = results["pipeline"][str(b)]
-        table.add_row("Driftline (tf.function scorer)", str(b), f"{value:,.0f}", f"{value / naive:,.0f}×")
+        table.add_row(f"Driftline ({bundle.scorer.runtime} scorer)", str(b), f"{value:,.0f}", f"{value / naive:,.0f}×")
     table.add_row("per-record model(x)", "1", f"{results['per_record_model_call']:,.0f}",
                   f"{results['per_record_model_call'] / naive:,.1f}×")  # fmt: skip
     table.add_row("per-record model.predict", "1", f"{naive:,.1f}", "1×")

@@ -90,7 +90,7 @@ class Scorer:
         logger.info("scorer ready width=%d outputs=%d runtime=%s", self.width, self.n_outputs, self.runtime)
 
     def _tensorflow(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self._concrete(X).numpy())
+        return self._concrete(X).numpy()
 
     def _use_litert(self, model: Any) -> str:
         """Compile the model and switch to it if it agrees with the function; else say why not ("" if it did)."""
@@ -183,15 +183,16 @@ def compile_litert(model: Any, width: int) -> Runner:
     interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
     source = interpreter.get_input_details()[0]["index"]
     sink = interpreter.get_output_details()[0]["index"]
-    rows = [-1]
+    rows = -1  # the batch size the interpreter is allocated for
     lock = threading.Lock()
 
     def run(X: np.ndarray) -> np.ndarray:
+        nonlocal rows
         with lock:
-            if X.shape[0] != rows[0]:
+            if X.shape[0] != rows:
                 interpreter.resize_tensor_input(source, [X.shape[0], width])
                 interpreter.allocate_tensors()
-                rows[0] = X.shape[0]
+                rows = X.shape[0]
             interpreter.set_tensor(source, X)
             interpreter.invoke()
             return np.asarray(interpreter.get_tensor(sink))  # a copy: the next call reuses the buffer
