@@ -14,7 +14,6 @@ from itertools import islice
 import orjson
 
 from driftline.errors import DriftlineError
-from driftline.partitioning import key_hash
 from driftline.settings import KafkaSettings
 from driftline.sources import LabeledRecord, Source
 from driftline.topics import Topics
@@ -77,9 +76,9 @@ class RecordProducer:
         if message not in self._report.errors and len(self._report.errors) < 10:  # the first distinct errors
             self._report.errors.append(message)
 
-    def _send_label(self, record_id: str, partition: int, label: object, event_time: object) -> None:
+    def _send_label(self, record_id: str, label: object, event_time: object) -> None:
         value = orjson.dumps({"id": record_id, "label": label, "event_time": event_time})
-        self._labels.send(self.topics.labels, record_id.encode(), value, partition)
+        self._labels.send(self.topics.labels, record_id.encode(), value)
         self._report.labels += 1
 
     def run(
@@ -99,11 +98,11 @@ class RecordProducer:
         contract = source.contract
         bad = BadRecords(contract, seed=options.seed) if options.bad_ratio > 0 else None
         rng = random.Random(options.seed)
-        pending: deque[tuple[float, str, int, object, object]] = deque()  # (due, id, partition, label, event_time)
-        # Partitions are chosen here as Kafka's default partitioner would (murmur2 of the key), hashing each id once
-        # for its record and its label.
-        record_partitions = self._records.partition_count(self.topics.records)
-        label_partitions = self._labels.partition_count(self.topics.labels)
+        pending: deque[tuple[float, str, object, object]] = deque()  # (due, id, label, event_time)
+        # Both topics must exist (a clear error now, not a failed delivery report per record later). librdkafka
+        # picks each partition, as Kafka's default partitioner would (murmur2 of the key).
+        self._records.partition_count(self.topics.records)
+        self._labels.partition_count(self.topics.labels)
         report = self._report
         started = self._clock()
         records: Iterator[LabeledRecord] = iter(source.records())
@@ -119,8 +118,8 @@ class RecordProducer:
                         time.sleep(ahead)
                 now = self._clock()
                 while pending and pending[0][0] <= now:
-                    _, rid, partition, label, when = pending.popleft()
-                    self._send_label(rid, partition, label, when)
+                    _, rid, label, when = pending.popleft()
+                    self._send_label(rid, label, when)
                 if bad is not None and rng.random() < options.bad_ratio:
                     key, payload = bad.next()
                     self._records.send(self.topics.records, key, payload)
@@ -130,17 +129,14 @@ class RecordProducer:
                     record = {**record, contract.event_time_field: self._wall_ms()}
                 record_id = str(record[contract.id_field])
                 key = record_id.encode()
-                hashed = key_hash(key)
-                self._records.send(self.topics.records, key, orjson.dumps(record), hashed % record_partitions)
+                self._records.send(self.topics.records, key, orjson.dumps(record))
                 report.records += 1
                 if options.send_labels and item.label is not None:
                     when = record[contract.event_time_field]
-                    label_partition = hashed % label_partitions
                     if options.label_delay_seconds <= 0:
-                        self._send_label(record_id, label_partition, item.label, when)
+                        self._send_label(record_id, item.label, when)
                     else:
-                        due = now + options.label_delay_seconds
-                        pending.append((due, record_id, label_partition, item.label, when))
+                        pending.append((now + options.label_delay_seconds, record_id, item.label, when))
                 if progress is not None and i % 1000 == 0:
                     report.seconds = self._clock() - started
                     progress(report)
@@ -149,8 +145,8 @@ class RecordProducer:
                 if wait > 0:
                     time.sleep(min(wait, 0.5))
                     continue
-                _, rid, partition, label, when = pending.popleft()
-                self._send_label(rid, partition, label, when)
+                _, rid, label, when = pending.popleft()
+                self._send_label(rid, label, when)
         except KeyboardInterrupt:
             logger.warning("interrupted: flushing what was sent")
         finally:
