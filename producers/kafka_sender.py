@@ -38,7 +38,7 @@ class KafkaSender:
             "linger.ms": linger_ms,
             "batch.size": 256 * 1024,
             "compression.type": "lz4",
-            "partitioner": "murmur2_random",  # Java's default partitioner, for records sent without a partition
+            "partitioner": "murmur2_random",  # what Kafka's Java producer does with a key (random without one)
             "request.timeout.ms": kafka.request_timeout_ms,
             "delivery.timeout.ms": 120_000,
             "delivery.report.only.error": True,
@@ -71,11 +71,12 @@ class KafkaSender:
                                  "(`driftline topics create`?)")  # fmt: skip
         return len(found.partitions)
 
-    def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        """Queue one record; waits while librdkafka's queue is full. A record refused outright is a failure."""
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Queue one record, on the partition librdkafka's partitioner gives its key; waits while librdkafka's queue
+        is full. A record refused outright is a failure."""
         while True:
             try:
-                self._producer.produce(topic, value, key, -1 if partition is None else partition)
+                self._producer.produce(topic, value, key)
                 break
             except BufferError:  # the local queue is full: let librdkafka send, then try again
                 self._producer.poll(0.05)
