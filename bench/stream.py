@@ -110,8 +110,8 @@ class Bench:
         return report.rate
 
     def drain(self, n: int, workers: int, group: str) -> tuple[float, int]:
-        """Records/s of ``workers`` processes draining n records, from the first scored to the last. Returns the
-        rate and how many records it counts.
+        """Records/s of ``workers`` processes draining n records, from the first scored (with several workers:
+        from when the producer finished) to the last. Returns the rate and how many records it counts.
 
         One worker drains the pre-filled topic. Several must first share the partitions: the first to join the
         group would otherwise drain alone until the group rebalances, and on a fast day it drained most of a
