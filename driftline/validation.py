@@ -1,10 +1,11 @@
 """Validate raw record bytes against a contract (DESIGN section 2): a typed row, or a rejection.
 
 This is the processors' hot path, so a :class:`Validator` precomputes its field table once per contract and
-the common case costs one ``orjson.loads`` plus one pass over the features. Slow paths run only when needed:
+the common case costs one ``orjson.loads`` plus one pass over the features. Slow paths run only when needed
+(their parsing is in driftline/record_json.py):
 
 - duplicate keys: orjson silently keeps the last value, so a record is re-parsed with a duplicate-aware
-  parser only when a cheap byte count cannot prove every top-level key distinct (:func:`_keys_surely_unique`);
+  parser only when a cheap byte count cannot prove every top-level key distinct (:func:`keys_surely_unique`);
 - ``NaN``/``Infinity`` literals and overflow (``1e999``) are not JSON, so orjson rejects them; a lenient
   re-parse tells them from truly malformed input, so the reason is ``non_finite``, not ``malformed_json``.
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 
 from driftline.contract import Contract
+from driftline.record_json import Invalid, keys_surely_unique, lenient_parse
 from driftline.records import Reason, RecordBatch, Rejection, Row
 
 logger = logging.getLogger(__name__)
@@ -39,39 +40,9 @@ _NAN = math.nan
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _MAX_EVENT_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: anything later is a unit mistake
-_QUOTE_BLANK = re.compile(rb'"[ \t\n\r]')
 _NUMBER_TYPES = frozenset({float, int, type(None)})
 _STR = frozenset({str})
 _STR_NONE = frozenset({str, type(None)})
-
-
-class _Invalid(Exception):
-    """Raised inside the validator only; becomes a Rejection with this reason and message."""
-
-    def __init__(self, reason: Reason, message: str, record: Any = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.record = record  # the parsed record when the caller has none yet (duplicate keys)
-
-
-class _PairsDict(dict[str, Any]):
-    """A parsed object that remembers which keys it saw more than once (slow path only)."""
-
-    duplicates: tuple[str, ...] = ()
-
-
-def _pairs_hook(pairs: list[tuple[str, Any]]) -> _PairsDict:
-    d = _PairsDict(pairs)
-    if len(d) != len(pairs):
-        seen: set[str] = set()
-        repeated: dict[str, None] = {}
-        for key, _ in pairs:
-            if key in seen:
-                repeated[key] = None
-            seen.add(key)
-        d.duplicates = tuple(repeated)
-    return d
 
 
 def _json_type(value: Any) -> str:
@@ -90,74 +61,15 @@ def _show(value: Any) -> str:
     return f"{_json_type(value)} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-def _keys_surely_unique(raw: bytes, obj: dict[str, Any], colons: int, time_field: str) -> bool:
-    """True when byte counts prove that the top-level object has no repeated key (orjson kept them all).
-
-    Every key is followed by its own colon, so ``colons`` bounds the number of keys from above; when that
-    equals ``len(obj)`` (checked by the caller) nothing was dropped. Colons inside an ISO event time loosen
-    the bound; without any escape in the input they are literal bytes and can be subtracted. Otherwise
-    ``":`` pairs bound the keys too, as long as no quote is followed by a blank.
-    """
-    n_keys = len(obj)
-    time_value = obj.get(time_field)
-    if time_value.__class__ is str and colons - time_value.count(":") == n_keys and raw.find(b"\\") < 0:
-        return True
-    return raw.count(b'":') == n_keys and _QUOTE_BLANK.search(raw) is None
-
-
-def _has_non_finite(value: Any) -> bool:
-    if type(value) is float:
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
-    return False
-
-
-def _lenient_parse(raw: bytes, orjson_error: Exception | None) -> Any:
-    """Re-parse with the standard library: finds duplicate keys, accepts NaN/Infinity/overflow."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Invalid(
-            Reason.MALFORMED_JSON, f"expected UTF-8 JSON, found an invalid byte at {exc.start}"
-        ) from None
-    constants: list[str] = []
-
-    def constant(name: str) -> float:
-        constants.append(name)
-        return float(name)
-
-    try:
-        obj = json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=constant)
-    except (ValueError, RecursionError) as exc:
-        raise _Invalid(
-            Reason.MALFORMED_JSON, f"expected JSON, found malformed input: {orjson_error or exc}"
-        ) from None
-    if type(obj) is _PairsDict:
-        if obj.duplicates:
-            raise _Invalid(
-                Reason.DUPLICATE_FIELD,
-                f"expected distinct keys, found {list(obj.duplicates)} repeated",
-                dict(obj),
-            )
-        obj = dict(obj)
-    if orjson_error is not None and not constants and not _has_non_finite(obj):
-        # The standard library accepts a few things orjson rightly refuses (e.g. lone surrogates).
-        raise _Invalid(Reason.MALFORMED_JSON, f"expected JSON, found malformed input: {orjson_error}")
-    return obj
-
-
 def _iso_ms(name: str, value: str) -> int:
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise _Invalid(
+        raise Invalid(
             Reason.WRONG_TYPE, f"{name!r}: expected epoch ms or ISO-8601 with a zone, found {_show(value)}"
         ) from None
     if dt.tzinfo is None or dt.utcoffset() is None:
-        raise _Invalid(Reason.WRONG_TYPE, f"{name!r}: expected ISO-8601 with a zone, found naive {value!r}")
+        raise Invalid(Reason.WRONG_TYPE, f"{name!r}: expected ISO-8601 with a zone, found naive {value!r}")
     return (dt - _EPOCH) // _ONE_MS
 
 
@@ -206,7 +118,7 @@ class Validator:
             obj, literal = self._parse(raw)
             record_id, event_ms = self._head(obj)
             values = self._values(obj, literal)
-        except _Invalid as inv:
+        except Invalid as inv:
             return self._reject(raw, obj, inv, 0)
         by_name = dict(zip(self._order, values, strict=True))
         return Row(id=record_id, event_time_ms=event_ms, features={n: by_name[n] for n in self._names})
@@ -225,7 +137,7 @@ class Validator:
             try:
                 obj, literal = parse(raw)
                 record_id, event_ms = head(obj)
-            except _Invalid as inv:
+            except Invalid as inv:
                 rejections.append(self._reject(raw, obj, inv, i))
                 continue
             add(i, raw, obj, record_id, event_ms, literal)
@@ -239,7 +151,7 @@ class Validator:
             record = dict(obj) if isinstance(obj, Mapping) and type(obj) is not dict else obj
             try:
                 record_id, event_ms = self._head(record)
-            except _Invalid as inv:
+            except Invalid as inv:
                 rejections.append(self._reject(_dump(record), record, inv, i))
                 continue
             kept.add(i, None, record, record_id, event_ms, False)
@@ -250,30 +162,30 @@ class Validator:
     def _parse(self, raw: bytes) -> tuple[Any, bool]:
         """Bytes → (parsed value, whether a NaN/Infinity/overflow literal was in it)."""
         if len(raw) > self._max_bytes:
-            raise _Invalid(
+            raise Invalid(
                 Reason.TOO_LARGE,
                 f"expected at most {self._max_bytes} bytes, found a record of {len(raw)} bytes",
             )
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return _lenient_parse(raw, exc), True  # returns only if the input holds NaN/Infinity/overflow
+            return lenient_parse(raw, exc), True  # returns only if the input holds NaN/Infinity/overflow
         if obj.__class__ is dict:
             colons = raw.count(b":")
-            if colons != len(obj) and not _keys_surely_unique(raw, obj, colons, self._et):
-                obj = _lenient_parse(raw, None)
+            if colons != len(obj) and not keys_surely_unique(raw, obj, colons, self._et):
+                obj = lenient_parse(raw, None)
         return obj, False
 
     def _head(self, obj: Any) -> tuple[str, int]:
-        """The record's id and event time (ms), or _Invalid."""
+        """The record's id and event time (ms), or Invalid."""
         if obj.__class__ is not dict:
-            raise _Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, found {_json_type(obj)}")
+            raise Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, found {_json_type(obj)}")
         record_id = obj.get(self._id)
         if record_id.__class__ is int:
             record_id = str(record_id)
         elif record_id.__class__ is not str or not record_id:
             found = "absent" if self._id not in obj else _show(record_id)
-            raise _Invalid(
+            raise Invalid(
                 Reason.MISSING_ID, f"{self._id!r}: expected a non-empty string or integer, found {found}"
             )
         v = obj.get(self._et)
@@ -284,7 +196,7 @@ class Validator:
         else:
             ms = self._odd_event_time(obj, v)
         if not 0 <= ms < _MAX_EVENT_MS:
-            raise _Invalid(
+            raise Invalid(
                 Reason.OUT_OF_RANGE, f"{self._et!r}: expected epoch ms in years 1970..9999, found {ms}"
             )
         return record_id, ms
@@ -293,21 +205,21 @@ class Validator:
         name = self._et
         if v is None:
             found = "null" if name in obj else "absent"
-            raise _Invalid(Reason.MISSING_FIELD, f"{name!r}: expected the event time, found {found}")
+            raise Invalid(Reason.MISSING_FIELD, f"{name!r}: expected the event time, found {found}")
         if type(v) is not float:
-            raise _Invalid(
+            raise Invalid(
                 Reason.WRONG_TYPE, f"{name!r}: expected epoch ms or ISO-8601 with a zone, found {_show(v)}"
             )
         if not math.isfinite(v):
-            raise _Invalid(
+            raise Invalid(
                 Reason.NON_FINITE, f"{name!r}: expected epoch milliseconds, found {_non_finite(v)}"
             )
         if not v.is_integer():
-            raise _Invalid(Reason.WRONG_TYPE, f"{name!r}: expected whole epoch milliseconds, found {v!r}")
+            raise Invalid(Reason.WRONG_TYPE, f"{name!r}: expected whole epoch milliseconds, found {v!r}")
         return int(v)
 
     def _values(self, obj: dict[str, Any], literal: bool) -> list[Any]:
-        """Feature values in ``_order`` (numerics, then categoricals), or _Invalid: the one judge."""
+        """Feature values in ``_order`` (numerics, then categoricals), or Invalid: the one judge."""
         values: list[Any] = []
         append = values.append
         get = obj.get
@@ -334,35 +246,35 @@ class Validator:
             elif v is None:
                 raise self._missing(obj, name)
             else:
-                raise _Invalid(
+                raise Invalid(
                     Reason.WRONG_TYPE, f"{name!r}: expected a category (string or integer), found {_show(v)}"
                 )
         if literal:
-            raise _Invalid(
+            raise Invalid(
                 Reason.NON_FINITE, "expected finite JSON numbers, found NaN/Infinity in another field"
             )
         return values
 
-    def _numeric_error(self, obj: dict[str, Any], name: str, v: Any, lo: float, hi: float) -> _Invalid:
+    def _numeric_error(self, obj: dict[str, Any], name: str, v: Any, lo: float, hi: float) -> Invalid:
         if v is None:
             return self._missing(obj, name)
         if type(v) not in (int, float):
-            return _Invalid(Reason.WRONG_TYPE, f"{name!r}: expected a number, found {_show(v)}")
+            return Invalid(Reason.WRONG_TYPE, f"{name!r}: expected a number, found {_show(v)}")
         try:
             x = float(v)
         except OverflowError:
-            return _Invalid(
+            return Invalid(
                 Reason.NON_FINITE, f"{name!r}: expected a finite number, found an overflowing one"
             )
         if not math.isfinite(x):
-            return _Invalid(Reason.NON_FINITE, f"{name!r}: expected a finite number, found {_non_finite(x)}")
-        return _Invalid(Reason.OUT_OF_RANGE, f"{name!r}: expected a value in [{lo:g}, {hi:g}], found {v!r}")
+            return Invalid(Reason.NON_FINITE, f"{name!r}: expected a finite number, found {_non_finite(x)}")
+        return Invalid(Reason.OUT_OF_RANGE, f"{name!r}: expected a value in [{lo:g}, {hi:g}], found {v!r}")
 
-    def _missing(self, obj: dict[str, Any], name: str) -> _Invalid:
+    def _missing(self, obj: dict[str, Any], name: str) -> Invalid:
         found = "null" if name in obj else "absent"
-        return _Invalid(Reason.MISSING_FIELD, f"{name!r}: expected a value (not nullable), found {found}")
+        return Invalid(Reason.MISSING_FIELD, f"{name!r}: expected a value (not nullable), found {found}")
 
-    def _reject(self, raw: bytes, obj: Any, inv: _Invalid, index: int) -> Rejection:
+    def _reject(self, raw: bytes, obj: Any, inv: Invalid, index: int) -> Rejection:
         record_id = None
         if obj is None:
             obj = inv.record
@@ -388,7 +300,7 @@ class Validator:
             obj = kept.objs[pos]
             try:
                 self._values(obj, pos in kept.literal)
-            except _Invalid as inv:
+            except Invalid as inv:
                 if keep is None:
                     keep = np.ones(len(kept.objs), dtype=bool)
                 keep[pos] = False
