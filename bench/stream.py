@@ -41,6 +41,7 @@ from rich.table import Table
 from driftline.affinity import cpu_for, pinned
 from driftline.bundle import ModelBundle
 from driftline.kafka_admin import ensure_topics, specs_for
+from driftline.kafka_clients import client_options
 from driftline.registry import Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.sources import AgrawalSource
@@ -168,7 +169,7 @@ class Bench:
         from kafka.structs import OffsetAndMetadata
 
         consumer = KafkaConsumer(group_id=f"{self.prefix}{group}", enable_auto_commit=False,
-                                 **self.kafka.client_options())  # fmt: skip
+                                 **client_options(self.kafka))  # fmt: skip
         try:
             parts = [TopicPartition(self.topics.records, p) for p in range(self.kafka.records_partitions)]
             consumer.assign(parts)
@@ -184,7 +185,7 @@ class Bench:
         async def run() -> float:
             client = redis.asyncio.Redis.from_url(self.settings.redis.url)
             consumer = AIOKafkaConsumer(self.topics.records, group_id=f"{self.prefix}floor", enable_auto_commit=False,
-                                        auto_offset_reset="earliest", **self.kafka.client_options())  # fmt: skip
+                                        auto_offset_reset="earliest", **client_options(self.kafka))  # fmt: skip
             await consumer.start()
             count, first = 0, None
             try:
@@ -215,7 +216,7 @@ class Bench:
         model = bundle.scorer.model
         consumer = KafkaConsumer(self.topics.records, group_id=f"{self.prefix}naive", auto_offset_reset="earliest",
                                  enable_auto_commit=False, max_poll_records=100,
-                                 **self.kafka.client_options())  # fmt: skip
+                                 **client_options(self.kafka))  # fmt: skip
         from driftline.validation import Validator
 
         validator = Validator(bundle.contract)
@@ -242,7 +243,7 @@ class Bench:
         """
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(**self.kafka.client_options(), enable_auto_commit=False)
+        consumer = KafkaConsumer(**client_options(self.kafka), enable_auto_commit=False)
         parts = [TopicPartition(self.topics.predictions, p) for p in range(self.kafka.predictions_partitions)]
         parts += [TopicPartition(self.topics.records, p) for p in range(self.kafka.records_partitions)]
         consumer.assign(parts)

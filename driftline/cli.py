@@ -199,7 +199,7 @@ def _announce(settings: Settings, registry) -> None:
 
     try:
         message = publish_update(settings.kafka, registry)
-        print(f"announced version {message['version']} on {settings.kafka.topic_prefix}model-updates")
+        print(f"announced version {message.version} on {settings.kafka.topic_prefix}model-updates")
     except DriftlineError as exc:
         print(f"warning: {exc}; workers will still follow the alias within "
               f"{settings.processor.model_reconcile_seconds:.0f}s", file=sys.stderr)  # fmt: skip

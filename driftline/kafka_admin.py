@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from driftline.errors import DriftlineError
+from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings
 from driftline.topics import Topics, TopicSpec, topic_specs
 
@@ -26,7 +27,7 @@ def admin_client(kafka: KafkaSettings, client_id: str = "driftline-admin"):
 
     try:
         return KafkaAdminClient(
-            client_id=client_id, request_timeout_ms=kafka.request_timeout_ms, **kafka.client_options()
+            client_id=client_id, request_timeout_ms=kafka.request_timeout_ms, **client_options(kafka)
         )
     except (KafkaError, OSError) as exc:
         raise DriftlineError(

@@ -47,39 +47,6 @@ class KafkaSettings(_Section):
             )
         return self
 
-    def client_options(self) -> dict[str, object]:
-        """Connection options in kafka-python / aiokafka spelling (both accept these names)."""
-        options: dict[str, object] = {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "security_protocol": self.security_protocol,
-        }
-        if self.sasl_mechanism is not None:
-            options["sasl_mechanism"] = self.sasl_mechanism
-            options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
-        if self.ssl_cafile is not None:
-            options["ssl_cafile"] = str(self.ssl_cafile)
-        if self.ssl_certfile is not None:
-            options["ssl_certfile"] = str(self.ssl_certfile)
-        if self.ssl_keyfile is not None:
-            options["ssl_keyfile"] = str(self.ssl_keyfile)
-        return options
-
-    def librdkafka_config(self) -> dict[str, str]:
-        """The same connection options in librdkafka's spelling (confluent-kafka, the records producer)."""
-        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
-        if self.sasl_mechanism is not None:
-            config["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username is not None:
-            config["sasl.username"] = self.sasl_username
-        if self.sasl_password is not None:
-            config["sasl.password"] = self.sasl_password.get_secret_value()
-        for key, path in (("ssl.ca.location", self.ssl_cafile), ("ssl.certificate.location", self.ssl_certfile),
-                          ("ssl.key.location", self.ssl_keyfile)):  # fmt: skip
-            if path is not None:
-                config[key] = str(path)
-        return config
-
 
 class RedisSettings(_Section):
     """Where predictions are written."""

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import orjson
 from aiohttp.web import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from driftline.kafka_admin import ensure_topics
+from driftline.messages import DeadLetter, dead_letter_headers, decode_model_update
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
@@ -125,9 +125,9 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     @app.agent(app.topic(topics.model_updates, key_type=bytes, value_type=bytes))
     async def model_updates(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
-            update = parse_update(value, settings.registry.model_name)
-            if update is not None:
-                logger.info("model update heard: version=%s; following the production alias", update)
+            update = decode_model_update(value)
+            if update is not None and update.model == settings.registry.model_name:
+                logger.info("model update heard: version=%s; following the production alias", update.version)
                 await slot.reconcile()
 
     @app.task
@@ -161,17 +161,6 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         return Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return processor
-
-
-def parse_update(raw: bytes, model: str) -> int | None:
-    """The version named by a model-updates message for ``model``; None for another model or a bad message."""
-    try:
-        data = orjson.loads(raw)
-        if data.get("model") == model:
-            return int(data["version"])
-    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
-        logger.warning("ignoring a malformed model update: %r", raw[:200])
-    return None
 
 
 async def _guarded(loop: Awaitable[None], what: str) -> None:
@@ -212,13 +201,8 @@ async def process_batch(processor: Processor, messages: list[Incoming]) -> Await
 
 
 async def _dead_letter(processor: Processor, message: Incoming, rejection: Any) -> Any:
-    headers = [
-        ("dl.reason", rejection.reason.value.encode()),
-        ("dl.error", rejection.error.encode(errors="replace")[:1000]),
-        ("dl.topic", message.topic.encode()),
-        ("dl.partition", str(message.partition).encode()),
-        ("dl.offset", str(message.offset).encode()),
-    ]
+    headers = dead_letter_headers(DeadLetter(rejection.reason.value, rejection.error, message.topic,
+                                             message.partition, message.offset))  # fmt: skip
     key = rejection.record_id.encode() if rejection.record_id else message.key
     processor.metrics.dead_letters.labels(reason=rejection.reason.value).inc()
     logger.debug("dead letter partition=%s offset=%s reason=%s", message.partition, message.offset,

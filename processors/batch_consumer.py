@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings
 from processors.scoring_step import Incoming
 
@@ -167,7 +168,7 @@ class BatchConsumer:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             request_timeout_ms=kafka.request_timeout_ms,
-            **kafka.client_options(),
+            **client_options(kafka),
         )
 
     async def _revoked(self, revoked: set[TopicPartition]) -> None:

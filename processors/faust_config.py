@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
-import faust
-
-from driftline.settings import KafkaSettings, Settings
-
-
-def broker_credentials(kafka: KafkaSettings) -> Any:
-    """faust credentials for the configured security protocol (None on PLAINTEXT)."""
-    context = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-        if kafka.ssl_certfile:
-            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None)
-    if kafka.security_protocol.startswith("SASL_"):
-        return faust.SASLCredentials(
-            username=kafka.sasl_username,
-            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
-            mechanism=kafka.sasl_mechanism,
-            ssl_context=context,
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None
+from driftline.kafka_clients import faust_credentials
+from driftline.settings import Settings
 
 
 def faust_options(settings: Settings, worker_index: int) -> dict[str, Any]:
     p = settings.processor
     return {
         "broker": [f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
-        "broker_credentials": broker_credentials(settings.kafka),
+        "broker_credentials": faust_credentials(settings.kafka),
         "key_serializer": "raw",
         "value_serializer": "raw",
         "store": "memory://",

@@ -12,37 +12,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import orjson
 import redis.asyncio as aioredis
 
+from driftline.messages import LabelEvent, decode_label_event, decode_prediction, prediction_key
 from driftline.settings import RedisSettings
 from processors.metrics import ProcessorMetrics
-from processors.redis_sink import prediction_key, until_redis_answers
+from processors.redis_sink import until_redis_answers
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LabelEvent:
-    id: str
-    label: object
-
-
-def parse_label(raw: bytes | None) -> LabelEvent | None:
-    if raw is None:  # a tombstone
-        return None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict) or data.get("label") is None:
-        return None
-    record_id = data.get("id")
-    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
-        return None
-    return LabelEvent(id=str(record_id), label=data["label"])
 
 
 class RollingAccuracy:
@@ -104,7 +82,7 @@ class LabelJoin:
         events: list[tuple[float, LabelEvent]] = []
         invalid = 0
         for raw in raws:
-            event = parse_label(raw)
+            event = decode_label_event(raw)
             if event is None:
                 invalid += 1
             else:
@@ -118,7 +96,7 @@ class LabelJoin:
         events.extend((deadline, event) for deadline, _, event in due)
         if not events:
             return True
-        keys = [prediction_key(self.settings, e.id) for _, e in events]
+        keys = [prediction_key(self.settings.key_prefix, e.id) for _, e in events]
         stored = await until_redis_answers(
             lambda: self.client.mget(keys),
             what=f"lookup of {len(keys)} labels",
@@ -137,9 +115,9 @@ class LabelJoin:
                 else:
                     unmatched += 1
                 continue
-            prediction = orjson.loads(document)
-            version = int(prediction["version"])
-            self.accuracy.add(version, str(prediction["label"]) == str(event.label))
+            prediction = decode_prediction(document)
+            version = prediction.version
+            self.accuracy.add(version, str(prediction.label) == str(event.label))
             matched += 1
             touched.add(version)
         self.metrics.labels.labels(outcome="matched").inc(matched)

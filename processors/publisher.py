@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from driftline.kafka_clients import client_options
 from driftline.partitioning import key_partition
 from driftline.settings import KafkaSettings
 
@@ -34,7 +35,7 @@ class Publisher:
             "max_batch_size": MAX_BATCH_BYTES,
             "max_request_size": 2 * MAX_BATCH_BYTES,
             "request_timeout_ms": kafka.request_timeout_ms,
-            **kafka.client_options(),
+            **client_options(kafka),
         }
         self._started: AIOKafkaProducer | None = None
         self._partitions: dict[str, int] = {}

@@ -10,15 +10,12 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from driftline.messages import prediction_key
 from driftline.settings import RedisSettings
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def prediction_key(settings: RedisSettings, record_id: str) -> str:
-    return f"{settings.key_prefix}pred:{record_id}"
 
 
 def redis_client(settings: RedisSettings) -> aioredis.Redis:
@@ -83,7 +80,7 @@ class RedisSink:
         """True once written; False only if asked to stop before Redis came back (the batch is then not acked)."""
         if not ids:
             return True
-        keys = [prediction_key(self.settings, record_id) for record_id in ids]
+        keys = [prediction_key(self.settings.key_prefix, record_id) for record_id in ids]
         args: list[bytes | int] = [*documents, self.settings.prediction_ttl_seconds]
         written = await until_redis_answers(
             lambda: self._set_all(keys=keys, args=args),

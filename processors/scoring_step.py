@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
-import orjson
 
 from driftline.bundle import ModelBundle
+from driftline.messages import encode_predictions
 from driftline.records import RecordBatch, Rejection
 from driftline.validation import Validator
 
@@ -78,12 +77,6 @@ class ScoringStep:
 
     def _documents(self, batch: RecordBatch, scores: np.ndarray, labels: list[object], *, now: float) -> list[bytes]:
         b = self.bundle
-        scored_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-        head = {"model": b.model_name, "version": b.version, "fingerprint": b.fingerprint, "scored_at": scored_at}
-        score_key = "score" if self._binary else "scores"
-        values = scores.tolist()
-        event_times = batch.event_time_ms.tolist()
-        return [
-            orjson.dumps({"id": rid, **head, score_key: value, "label": label, "event_time": when})
-            for rid, value, label, when in zip(batch.ids, values, labels, event_times, strict=True)
-        ]
+        return encode_predictions(batch.ids, model=b.model_name, version=b.version, fingerprint=b.fingerprint,
+                                  scored_at=now, binary=self._binary, scores=scores.tolist(), labels=labels,
+                                  event_times=batch.event_time_ms.tolist())  # fmt: skip

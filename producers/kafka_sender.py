@@ -14,6 +14,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException, Producer
 
 from driftline.errors import DriftlineError
+from driftline.kafka_clients import librdkafka_config
 from driftline.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class KafkaSender:
         self._on_error = on_error
         self._sent_since_poll = 0
         self._producer = Producer({
-            **kafka.librdkafka_config(),
+            **librdkafka_config(kafka),
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-import orjson
-
 from driftline.errors import DriftlineError
+from driftline.messages import encode_label_event, encode_record
 from driftline.settings import KafkaSettings
 from driftline.sources import LabeledRecord, Source
 from driftline.topics import Topics
@@ -77,8 +76,7 @@ class RecordProducer:
             self._report.errors.append(message)
 
     def _send_label(self, record_id: str, label: object, event_time: object) -> None:
-        value = orjson.dumps({"id": record_id, "label": label, "event_time": event_time})
-        self._labels.send(self.topics.labels, record_id.encode(), value)
+        self._labels.send(self.topics.labels, record_id.encode(), encode_label_event(record_id, label, event_time))
         self._report.labels += 1
 
     def run(
@@ -129,7 +127,7 @@ class RecordProducer:
                     record = {**record, contract.event_time_field: self._wall_ms()}
                 record_id = str(record[contract.id_field])
                 key = record_id.encode()
-                self._records.send(self.topics.records, key, orjson.dumps(record))
+                self._records.send(self.topics.records, key, encode_record(record))
                 report.records += 1
                 if options.send_labels and item.label is not None:
                     when = record[contract.event_time_field]

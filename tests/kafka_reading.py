@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
+from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings
 
 
@@ -19,7 +20,7 @@ def read_topic(kafka: KafkaSettings, topic: str, *, expect: int, timeout: float 
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
-        **kafka.client_options(),
+        **client_options(kafka),
     )
     messages: list[Any] = []
     deadline = time.monotonic() + timeout

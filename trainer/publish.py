@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import orjson
-
 from driftline.errors import DriftlineError
+from driftline.kafka_clients import client_options
+from driftline.messages import ModelUpdate, encode_model_update
 from driftline.registry import Registry
 from driftline.settings import KafkaSettings
 from driftline.topics import Topics
 
 
-def publish_update(kafka: KafkaSettings, registry: Registry) -> dict[str, object]:
+def publish_update(kafka: KafkaSettings, registry: Registry) -> ModelUpdate:
     """Send the current production version of ``registry``'s model; returns the message sent."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
@@ -20,19 +18,14 @@ def publish_update(kafka: KafkaSettings, registry: Registry) -> dict[str, object
     alias = registry.alias("production")
     if alias is None:
         raise DriftlineError(f"model {registry.model!r} has no production version to announce")
-    message = {
-        "model": registry.model,
-        "version": alias.version,
-        "fingerprint": registry.manifest(alias.version).fingerprint,
-        "set_at": datetime.now(UTC).isoformat(),
-    }
+    update = ModelUpdate.now(registry.model, alias.version, registry.manifest(alias.version).fingerprint)
     try:
-        producer = KafkaProducer(acks="all", client_id="driftline-trainer", **kafka.client_options())
+        producer = KafkaProducer(acks="all", client_id="driftline-trainer", **client_options(kafka))
         try:
             producer.send(Topics(kafka.topic_prefix).model_updates, key=registry.model.encode(),
-                          value=orjson.dumps(message)).get(timeout=30)  # fmt: skip
+                          value=encode_model_update(update)).get(timeout=30)  # fmt: skip
         finally:
             producer.close(timeout=10)
     except KafkaError as exc:
         raise DriftlineError(f"could not announce version {alias.version} on Kafka: {exc}") from exc
-    return message
+    return update

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from driftline.contract import Contract
 from driftline.errors import DataError
+from driftline.kafka_clients import client_options
+from driftline.messages import decode_label_event
 from driftline.settings import KafkaSettings
 from driftline.sources.base import frame_from_batch
 from driftline.topics import Topics
@@ -39,7 +40,7 @@ def read_tail(kafka: KafkaSettings, topic: str, per_topic: int, *, timeout_s: fl
 
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **kafka.client_options())
+    consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **client_options(kafka))
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         if not partitions:
@@ -76,11 +77,9 @@ def join_labeled(records: list[bytes], labels: list[bytes], contract: Contract) 
     """Records that have a label, as a training frame sorted by event time; also how many records were invalid."""
     by_id: dict[str, Any] = {}
     for raw in labels:
-        try:
-            event = orjson.loads(raw)
-            by_id[str(event["id"])] = event["label"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            continue
+        event = decode_label_event(raw)
+        if event is not None:
+            by_id[event.id] = event.label
     batch, rejections = Validator(contract).validate_batch(records)
     # the same id may have been produced more than once: keep its last occurrence
     last = {rid: position for position, rid in enumerate(batch.ids) if rid in by_id}

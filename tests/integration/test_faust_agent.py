@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 from kafka import KafkaProducer
 
+from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings, Settings
 from driftline.topics import Topics
 from tests.waiting import wait_for
@@ -29,7 +30,7 @@ def test_faust_worker_consumes_every_record(
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        producer = KafkaProducer(acks="all", linger_ms=5, **kafka_settings.client_options())
+        producer = KafkaProducer(acks="all", linger_ms=5, **client_options(kafka_settings))
         for i in range(N):
             producer.send(topics.records, key=str(i).encode(), value=str(i).encode())
         producer.flush(timeout=30)

@@ -10,6 +10,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaProducer
 
+from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings, Settings
 from driftline.topics import Topics
 
@@ -22,7 +23,7 @@ def _produce(kafka: KafkaSettings, topic: str, n: int) -> None:
         enable_idempotence=True,
         linger_ms=5,
         compression_type="lz4",
-        **kafka.client_options(),
+        **client_options(kafka),
     )
     try:
         futures = [
@@ -44,7 +45,7 @@ async def _consume_to_redis(
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        **kafka.client_options(),
+        **client_options(kafka),
     )
     await consumer.start()
     written = 0

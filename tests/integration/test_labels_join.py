@@ -8,11 +8,12 @@ import asyncio
 import orjson
 from prometheus_client import CollectorRegistry
 
+from driftline.messages import encode_label_event, prediction_key
 from driftline.settings import Settings
 from driftline.stack import Stack
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
-from processors.redis_sink import prediction_key, redis_client
+from processors.redis_sink import redis_client
 
 
 class Clock:
@@ -24,7 +25,7 @@ class Clock:
 
 
 def label(record_id: str, value: int) -> bytes:
-    return orjson.dumps({"id": record_id, "label": value, "event_time": 0})
+    return encode_label_event(record_id, value, 0)
 
 
 def test_early_labels_wait_and_are_looked_up_only_when_due(stack: Stack, settings: Settings, unique: str) -> None:
@@ -41,14 +42,14 @@ def test_early_labels_wait_and_are_looked_up_only_when_due(stack: Stack, setting
         join = LabelJoin(client, redis_settings, metrics, grace_seconds=10.0, retry_seconds=1.0, clock=clock)
         try:
             prediction = {"id": "a", "version": 3, "label": 1, "score": 0.9}
-            await client.set(prediction_key(redis_settings, "a"), orjson.dumps(prediction))
+            await client.set(prediction_key(redis_settings.key_prefix, "a"), orjson.dumps(prediction))
             # "a" is scored already; "b" and "c" arrive before their predictions
             assert await join.handle([label("a", 1), label("b", 0), label("c", 1)])
             assert (count("matched"), join.pending) == (1, 2)
 
             for record_id, predicted in (("b", 0), ("c", 0)):
                 document = {"id": record_id, "version": 3, "label": predicted, "score": 0.1}
-                await client.set(prediction_key(redis_settings, record_id), orjson.dumps(document))
+                await client.set(prediction_key(redis_settings.key_prefix, record_id), orjson.dumps(document))
             clock.now += 0.5
             assert await join.handle([])  # not due yet: not looked up
             assert (count("matched"), join.pending) == (1, 2)
@@ -63,7 +64,7 @@ def test_early_labels_wait_and_are_looked_up_only_when_due(stack: Stack, setting
                 assert await join.handle([])
             assert (count("unmatched"), join.pending) == (1, 0)
         finally:
-            keys = [prediction_key(redis_settings, x) for x in ("a", "b", "c")]
+            keys = [prediction_key(redis_settings.key_prefix, x) for x in ("a", "b", "c")]
             await client.delete(*keys)
             await client.aclose()
 
@@ -93,7 +94,7 @@ def test_due_labels_are_looked_up_a_bounded_number_at_a_time(stack: Stack, setti
             assert join.pending == len(ids)
             for record_id in ids:
                 document = {"id": record_id, "version": 1, "label": 1, "score": 0.9}
-                await client.set(prediction_key(redis_settings, record_id), orjson.dumps(document))
+                await client.set(prediction_key(redis_settings.key_prefix, record_id), orjson.dumps(document))
             clock.now += 1.0
             assert join.has_due()
             await join.handle_due()
@@ -101,7 +102,7 @@ def test_due_labels_are_looked_up_a_bounded_number_at_a_time(stack: Stack, setti
             assert join.pending == 0 and not join.has_due()
             assert registry.get_sample_value("driftline_labels_total", {"outcome": "matched"}) == len(ids)
         finally:
-            await client.delete(*[prediction_key(redis_settings, x) for x in ids])
+            await client.delete(*[prediction_key(redis_settings.key_prefix, x) for x in ids])
             await client.aclose()
 
     asyncio.run(scenario())

@@ -15,6 +15,7 @@ import redis
 
 from driftline.affinity import cpu_for
 from driftline.bundle import ModelBundle
+from driftline.messages import decode_dead_letter
 from driftline.partitioning import key_partition
 from driftline.records import Reason
 from driftline.registry import Registry
@@ -99,12 +100,12 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason(pipeline: Pip
     expected = {payload: reason for _, payload, reason in corpus}
     seen = {}
     for message in letters:
-        headers = {k: v.decode() for k, v in message.headers}
+        letter = decode_dead_letter(message.headers)
         assert message.value in expected, message.value[:80]
-        seen[message.value] = headers["dl.reason"]
-        assert headers["dl.topic"] == pipeline.topics.records
-        assert int(headers["dl.offset"]) >= 0 and int(headers["dl.partition"]) >= 0
-        assert headers["dl.error"]
+        seen[message.value] = letter.reason
+        assert letter.topic == pipeline.topics.records
+        assert letter.offset >= 0 and letter.partition >= 0
+        assert letter.error
     assert seen == {payload: reason.value for payload, reason in expected.items()}
     by_reason = Counter(reason.value for reason in expected.values())
     for reason in Reason:

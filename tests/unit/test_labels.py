@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.labels import LabelEvent, RollingAccuracy, parse_label
+from processors.labels import RollingAccuracy
 
 
 def test_rolling_accuracy_forgets_beyond_its_window() -> None:
@@ -23,18 +23,3 @@ def test_rolling_accuracy_is_per_version() -> None:
     assert acc.accuracy(2) == 0.0
     assert acc.accuracy(3) is None
     assert acc.versions() == [1, 2]
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (b'{"id": "a-1", "label": 1, "event_time": 5}', LabelEvent("a-1", 1)),
-        (b'{"id": 7, "label": "yes"}', LabelEvent("7", "yes")),
-        (b'{"id": "a-1"}', None),
-        (b'{"id": true, "label": 1}', None),
-        (b"[1]", None),
-        (b"{", None),
-    ],
-)
-def test_parse_label(raw: bytes, expected: LabelEvent | None) -> None:
-    assert parse_label(raw) == expected

@@ -1,0 +1,184 @@
+"""Every message on the wire, built and parsed here and nowhere else (DESIGN section 5).
+
+- a record on ``<prefix>records``: the contract's flat JSON object (``encode_record``);
+- a label event on ``<prefix>labels``: ``{"id", "label", "event_time"}``;
+- a prediction document, in Redis under ``prediction_key`` and on ``<prefix>predictions``;
+- a model update on ``<prefix>model-updates``: ``{"model", "version", "fingerprint", "set_at"}``;
+- the headers of a dead letter on ``<prefix>dead-letter``.
+
+Producers, processors and trainer all go through these functions, so each format has one set of rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTER_ERROR_BYTES = 1000  # the dl.error header is cut to this many bytes
+
+
+def encode_record(record: Mapping[str, Any]) -> bytes:
+    """A contract record as it goes on the records topic."""
+    return orjson.dumps(record)
+
+
+# --- label events ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelEvent:
+    """The ground truth for one record, possibly long after it was scored."""
+
+    id: str
+    label: object
+
+
+def encode_label_event(record_id: str, label: object, event_time: object) -> bytes:
+    return orjson.dumps({"id": record_id, "label": label, "event_time": event_time})
+
+
+def decode_label_event(raw: bytes | None) -> LabelEvent | None:
+    """The label event in ``raw``, or None if it is not one: not a JSON object, no label (or null), or an id that is
+    neither a string nor an integer (booleans are not ids). A tombstone (None) is not one either."""
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("label") is None:
+        return None
+    record_id = data.get("id")
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        return None
+    return LabelEvent(id=str(record_id), label=data["label"])
+
+
+# --- predictions ----------------------------------------------------------------------------------------------
+
+
+def prediction_key(key_prefix: str, record_id: str) -> str:
+    """The Redis key of a record's prediction."""
+    return f"{key_prefix}pred:{record_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What the label join needs of a stored prediction."""
+
+    id: str
+    version: int
+    label: object
+
+
+def encode_predictions(
+    ids: Sequence[str],
+    *,
+    model: str,
+    version: int,
+    fingerprint: str,
+    scored_at: float,
+    binary: bool,
+    scores: Sequence[Any],
+    labels: Sequence[object],
+    event_times: Sequence[int],
+) -> list[bytes]:
+    """One document per record: ``score`` (binary) or ``scores`` (multiclass), the predicted label, the version that
+    made it, the record's event time and when it was scored (epoch seconds, written as ISO-8601 UTC)."""
+    head = {
+        "model": model,
+        "version": version,
+        "fingerprint": fingerprint,
+        "scored_at": datetime.fromtimestamp(scored_at, UTC).isoformat(timespec="milliseconds"),
+    }
+    score_key = "score" if binary else "scores"
+    return [
+        orjson.dumps({"id": rid, **head, score_key: value, "label": label, "event_time": when})
+        for rid, value, label, when in zip(ids, scores, labels, event_times, strict=True)
+    ]
+
+
+def decode_prediction(raw: bytes | str) -> Prediction:
+    """A stored prediction document (written by ``encode_predictions``); raises ValueError if it is not one."""
+    try:
+        data = orjson.loads(raw)
+        return Prediction(id=str(data["id"]), version=int(data["version"]), label=data["label"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a prediction document: {raw[:200]!r}") from exc
+
+
+# --- model updates --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUpdate:
+    """A production change: every worker then follows the registry's production alias."""
+
+    model: str
+    version: int
+    fingerprint: str
+    set_at: str  # ISO-8601 UTC
+
+    @classmethod
+    def now(cls, model: str, version: int, fingerprint: str) -> ModelUpdate:
+        return cls(model, version, fingerprint, datetime.now(UTC).isoformat())
+
+
+def encode_model_update(update: ModelUpdate) -> bytes:
+    return orjson.dumps({"model": update.model, "version": update.version, "fingerprint": update.fingerprint,
+                         "set_at": update.set_at})  # fmt: skip
+
+
+def decode_model_update(raw: bytes | None) -> ModelUpdate | None:
+    """The update in ``raw``; None (and a warning) for a malformed one."""
+    try:
+        data = orjson.loads(raw or b"")
+        version = data["version"]
+        if isinstance(version, bool) or not isinstance(data["model"], str):
+            raise TypeError("model must be a string and version an integer")
+        return ModelUpdate(model=data["model"], version=int(version), fingerprint=str(data.get("fingerprint", "")),
+                           set_at=str(data.get("set_at", "")))  # fmt: skip
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        logger.warning("ignoring a malformed model update: %r", (raw or b"")[:200])
+        return None
+
+
+# --- dead letters ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Why a record was refused and where it came from (the headers of its dead letter)."""
+
+    reason: str
+    error: str
+    topic: str
+    partition: int
+    offset: int
+
+
+def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
+    return [
+        ("dl.reason", letter.reason.encode()),
+        ("dl.error", letter.error.encode(errors="replace")[:DEAD_LETTER_ERROR_BYTES]),
+        ("dl.topic", letter.topic.encode()),
+        ("dl.partition", str(letter.partition).encode()),
+        ("dl.offset", str(letter.offset).encode()),
+    ]
+
+
+def decode_dead_letter(headers: Iterable[tuple[str, bytes | None]]) -> DeadLetter:
+    """The headers of a dead letter as read back; raises ValueError if one is missing."""
+    found = {name: (value or b"").decode(errors="replace") for name, value in headers}
+    try:
+        return DeadLetter(reason=found["dl.reason"], error=found["dl.error"], topic=found["dl.topic"],
+                          partition=int(found["dl.partition"]), offset=int(found["dl.offset"]))  # fmt: skip
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"not a dead letter's headers ({exc!r}); found {sorted(found)}") from exc
