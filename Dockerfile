@@ -13,6 +13,9 @@ COPY producers ./producers
 COPY processors ./processors
 COPY trainer ./trainer
 COPY monitoring ./monitoring
+COPY stack ./stack
+COPY demo ./demo
+COPY harness ./harness
 RUN pip install '.[ml]'
 
 RUN useradd --create-home driftline && mkdir /registry && chown driftline /registry

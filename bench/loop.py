@@ -27,7 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from driftline.demo import Demo, DemoOptions
+from demo.run import Demo, DemoOptions
 from driftline.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"

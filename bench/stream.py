@@ -45,12 +45,12 @@ from driftline.kafka_clients import client_options
 from driftline.registry import Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.sources import AgrawalSource
-from driftline.stack import Stack
 from driftline.topics import Topics
+from harness.processes import WorkerProcess, free_port, settings_env
+from harness.topics import delete_prefixed_topics
+from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
-from tests.kafka_topics import delete_prefixed_topics
-from tests.processes import WorkerProcess, free_port, settings_env
-from tests.waiting import wait_for
+from stack import Stack
 
 RESULTS = Path(__file__).parent / "results"
 console = Console()

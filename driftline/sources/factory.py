@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from driftline.contract import Contract
@@ -34,3 +35,23 @@ def open_source(
     from driftline.sources.files import FileSource
 
     return FileSource(data, Contract.from_yaml(contract))
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name a source, the same for `driftline produce` and `driftline train`."""
+    group = parser.add_argument_group("source (default: the built-in Agrawal scenario)")
+    group.add_argument("--data", type=Path, help="a CSV or Parquet file to replay instead of the scenario")
+    group.add_argument("--contract", type=Path, help="the data contract (YAML) of --data")
+    group.add_argument("--seed", type=int, default=7, help="scenario seed")
+    group.add_argument("--function", type=int, default=1, help="Agrawal classification function 1..10")
+    group.add_argument("--noise", type=float, default=0.05, help="label noise probability")
+    group.add_argument("--drift", help="scenario drift, e.g. 'covariate:salary@20000;concept:function=3@50000'")
+
+
+def source_from_arguments(args: argparse.Namespace) -> Source:
+    """The source named by ``add_source_arguments``' options; a bad one is a ConfigError."""
+    try:
+        return open_source(data=args.data, contract=args.contract, seed=args.seed, function=args.function,
+                           noise=args.noise, drift=args.drift)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -26,10 +26,10 @@ import pytest
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.sources import AgrawalSource
+from harness.processes import ROOT, WorkerProcess, settings_env
+from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 from tests.integration.pipeline import Pipeline
-from tests.processes import ROOT, WorkerProcess, settings_env
-from tests.waiting import wait_for
 
 RATE = 2000
 DRIFT_AT = 200_000  # records: 100 s of stationary stream at RATE before the world changes

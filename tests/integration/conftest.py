@@ -13,10 +13,10 @@ import redis
 from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.registry import Registry
 from driftline.settings import KafkaSettings, Settings
-from driftline.stack import Stack
 from driftline.topics import Topics
+from harness.topics import delete_prefixed_topics
+from stack import Stack
 from tests.integration.pipeline import Pipeline
-from tests.kafka_topics import delete_prefixed_topics
 
 
 @pytest.fixture(scope="session")

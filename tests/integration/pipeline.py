@@ -12,9 +12,9 @@ from driftline.registry import Registry
 from driftline.settings import KafkaSettings
 from driftline.sources import AgrawalSource
 from driftline.topics import Topics
+from harness.processes import WorkerProcess, free_port, settings_env
+from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
-from tests.processes import WorkerProcess, free_port, settings_env
-from tests.waiting import wait_for
 
 
 @dataclass

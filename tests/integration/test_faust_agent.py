@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings, Settings
 from driftline.topics import Topics
-from tests.waiting import wait_for
+from harness.waiting import wait_for
 
 N = 2_000
 ROOT = Path(__file__).resolve().parents[2]

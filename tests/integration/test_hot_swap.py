@@ -12,10 +12,10 @@ import pytest
 
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
+from harness.kafka_reading import read_topic
+from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 from tests.integration.pipeline import Pipeline
-from tests.kafka_reading import read_topic
-from tests.waiting import wait_for
 from trainer.publish import publish_update
 
 

@@ -10,10 +10,10 @@ from prometheus_client import CollectorRegistry
 
 from driftline.messages import encode_label_event, prediction_key
 from driftline.settings import Settings
-from driftline.stack import Stack
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
 from processors.redis_sink import redis_client
+from stack import Stack
 
 
 class Clock:

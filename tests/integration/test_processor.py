@@ -21,13 +21,13 @@ from driftline.records import Reason
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
 from driftline.validation import Validator
+from harness.kafka_reading import read_topic
+from harness.processes import WorkerProcess, free_port
+from harness.waiting import wait_for
 from producers.bad_records import bad_corpus
 from producers.kafka_sender import KafkaSender
 from producers.producer import ProduceOptions, RecordProducer
 from tests.integration.pipeline import Pipeline
-from tests.kafka_reading import read_topic
-from tests.processes import WorkerProcess, free_port
-from tests.waiting import wait_for
 
 
 def _ids(source: AgrawalSource, n: int) -> list[str]:

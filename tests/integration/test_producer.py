@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
-from kafka.admin import ConfigResource, ConfigResourceType
 
 from driftline.errors import DriftlineError
-from driftline.kafka_admin import admin_client
+from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.partitioning import key_partition
 from driftline.settings import KafkaSettings
 from driftline.sources import AgrawalSource
 from driftline.topics import Topics
+from harness.kafka_reading import read_topic
+from harness.topics import delete_prefixed_topics
 from producers.producer import ProduceOptions, RecordProducer
-from tests.kafka_reading import read_topic
 
 N = 2_000
 
@@ -50,19 +52,18 @@ def test_records_and_labels_land_once_each_where_kafkas_partitioner_puts_their_i
         assert message.partition == key_partition(message.key, kafka_settings.labels_partitions)
 
 
-def test_records_kafka_refuses_are_counted_and_raised_not_swallowed(
-    kafka_settings: KafkaSettings, topics: Topics
-) -> None:
-    admin = admin_client(kafka_settings)
-    try:  # smaller than any batch of a few records: the broker refuses them
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topics.records,
-                                            configs={"max.message.bytes": "600"})])  # fmt: skip
-    finally:
-        admin.close()
-    producer = RecordProducer(kafka_settings)
+def test_records_kafka_refuses_are_counted_and_raised_not_swallowed(kafka_settings: KafkaSettings) -> None:
+    # A records topic created with a limit smaller than any batch of a few records: the broker refuses them. Created
+    # so, not altered afterwards: a config change reaches the partition's log a moment after the admin call returns.
+    kafka = kafka_settings.model_copy(update={"topic_prefix": f"{kafka_settings.topic_prefix}small."})
+    records = Topics(kafka.topic_prefix).records
+    ensure_topics(kafka, [replace(spec, config={"max.message.bytes": "600"}) if spec.name == records else spec
+                          for spec in specs_for(kafka)])  # fmt: skip
+    producer = RecordProducer(kafka)
     try:
         with pytest.raises(DriftlineError, match="sends to Kafka failed") as raised:
             producer.run(AgrawalSource(seed=42), ProduceOptions(count=500, send_labels=False))
     finally:
         producer.close()
+        delete_prefixed_topics(kafka)
     assert "too large" in str(raised.value).lower()

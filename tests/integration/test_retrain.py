@@ -7,8 +7,8 @@ import orjson
 from driftline.registry import Registry
 from driftline.settings import Settings, TrainerSettings
 from driftline.sources import AgrawalSource
+from harness.kafka_reading import read_topic
 from tests.integration.pipeline import Pipeline
-from tests.kafka_reading import read_topic
 from trainer.app import build_retrain
 
 

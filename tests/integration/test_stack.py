@@ -10,8 +10,8 @@ import pytest
 
 from driftline.errors import StackError
 from driftline.settings import Settings, StackSettings
-from driftline.stack import Stack
-from driftline.stack.process import pid_alive, port_open
+from stack import Stack
+from stack.process import pid_alive, port_open
 
 PORTS = {"kafka_port": 19092, "kafka_controller_port": 19094, "redis_port": 16379,
          "prometheus_port": 19090, "alertmanager_port": 19093}  # fmt: skip

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from driftline.registry import Registry
-from tests.processes import ROOT
+from harness.processes import ROOT
 
 
 def run_cli(registry_root: Path, *args: str, timeout: float = 600) -> str:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.demo import Progress, _delta, live_accuracy, quantile_ms
+from demo.run import Progress
+from harness.scrape import latency_since, live_accuracy, quantile_ms
 
 BUCKET = "driftline_end_to_end_latency_seconds_bucket"
 
@@ -22,9 +23,9 @@ def test_quantile_is_the_upper_bound_of_the_bucket_that_holds_it() -> None:
 def test_recent_latency_is_the_difference_of_two_scrapes() -> None:
     before = histogram({"0.01": 50, "0.05": 90, "+Inf": 100})
     now = histogram({"0.01": 50, "0.05": 190, "+Inf": 200})  # the last 100 records were all 10-50 ms
-    recent = _delta(now, before)
+    recent = latency_since(now, before)
     assert quantile_ms(recent, 0.5) == 50
-    assert quantile_ms(_delta(before, now), 0.5) == 10  # counters reset (a restart): the new counts stand
+    assert quantile_ms(latency_since(before, now), 0.5) == 10  # counters reset (a restart): the new counts stand
 
 
 def test_progress_lists_what_did_not_happen() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from driftline.errors import StackError
-from driftline.stack.process import PidFile, port_open
-from driftline.stack.services import ensure_programs
+from stack.process import PidFile, port_open
+from stack.services import ensure_programs
 
 
 def test_missing_program_names_the_exact_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.waiting import wait_for
+from harness.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.processes import free_port
+from harness.processes import free_port
 from trainer.metrics import TrainerMetrics
 from trainer.retrain import RetrainResult, gate, split_by_time
 from trainer.service import RetrainScheduler, create_web_app

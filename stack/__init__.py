@@ -1,5 +1,5 @@
 """The local stack: Kafka (KRaft), Redis, Prometheus and Alertmanager on 127.0.0.1."""
 
-from driftline.stack.launcher import ServiceStatus, Stack
+from stack.launcher import ServiceStatus, Stack
 
 __all__ = ["ServiceStatus", "Stack"]

@@ -16,23 +16,22 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
+from demo.view import live_view
+from driftline.kafka_admin import ensure_topics
 from driftline.settings import Settings
+from harness.scrape import Samples, http_get, live_accuracy, scrape, serving_version, worker_accuracies
+from stack import Stack
 
 logger = logging.getLogger(__name__)
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # a /metrics scrape: (name, labels) → value
 
 
 @dataclass(frozen=True)
@@ -75,38 +74,6 @@ class Progress:
         return [name for name, when in steps if when is None]
 
 
-def _get(url: str, timeout: float = 2.0) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return bytes(response.read())
-    except OSError:
-        return None
-
-
-def scrape(port: int) -> Samples:
-    body = _get(f"http://127.0.0.1:{port}/metrics")
-    if body is None:
-        return {}
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def quantile_ms(samples: Samples, q: float) -> float | None:
-    """A quantile of the end-to-end latency histogram (upper bucket bound, as Prometheus would bound it)."""
-    buckets = sorted(
-        (float(dict(labels)["le"]), value)
-        for (name, labels), value in samples.items()
-        if name == "driftline_end_to_end_latency_seconds_bucket"
-    )
-    if not buckets or buckets[-1][1] == 0:
-        return None
-    target = q * buckets[-1][1]
-    return next(bound * 1000 for bound, count in buckets if count >= target)
-
-
 class Demo:
     def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
         self.settings = settings
@@ -128,9 +95,10 @@ class Demo:
         # scrapes of the last ~10 s, so the live latency is that of recent records, not of the whole run
         self._history: deque[tuple[float, dict[int, Samples]]] = deque()
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, service: str, *args: str) -> subprocess.Popen[bytes]:
+        """Run ``python -m <service> <args>`` (each service's own entry point), logging to the run's folder."""
         log = (self.work / f"{name}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "driftline.cli", *args], env=self.env, stdout=log,
+        process = subprocess.Popen([sys.executable, "-m", service, *args], env=self.env, stdout=log,
                                    stderr=subprocess.STDOUT)  # fmt: skip
         self.processes[name] = process
         return process
@@ -139,15 +107,14 @@ class Demo:
         url = f"http://127.0.0.1:{self.settings.stack.prometheus_port}/api/v1/query?" + urllib.parse.urlencode(
             {"query": expr}
         )
-        body = _get(url)
+        body = http_get(url)
         return json.loads(body)["data"]["result"] if body else []
 
     def trainer_status(self) -> dict[str, Any]:
-        body = _get(f"http://127.0.0.1:{self.settings.trainer.port}/status")
+        body = http_get(f"http://127.0.0.1:{self.settings.trainer.port}/status")
         return json.loads(body) if body else {}
 
     def run(self) -> int:
-        from driftline.stack import Stack
 
         stack = Stack(self.settings, progress=lambda m: self.console.print(f"[dim]stack[/] {m}"))
         was_up = stack.healthy()
@@ -170,15 +137,13 @@ class Demo:
         o = self.options
         self.console.print(f"[bold]Driftline demo[/] run {self.prefix.rstrip('.')}, logs in {self.work}")
         self.console.print("training version 1 on the default scenario (Agrawal function 1, 50,000 rows) ...")
-        train = self.spawn("train", "train", "--rows", "50000", "--promote")
+        train = self.spawn("train", "trainer", "train", "--rows", "50000", "--promote")
         if train.wait() != 0:
             self.console.print(f"[red]training failed[/]; see {self.work / 'train.log'}")
             return 1
-        from driftline.kafka_admin import ensure_topics
-
         ensure_topics(self.settings.kafka.model_copy(update={"topic_prefix": self.prefix}))
         self.spawn("trainer", "trainer", "serve")
-        self.spawn("processors", "process", "--workers", str(o.workers))
+        self.spawn("processors", "processors", "run", "--workers", str(o.workers))
         ready_by = time.monotonic() + 180
         while not all(serving_version(scrape(self.metrics_base + i)) for i in range(o.workers)):
             if time.monotonic() > ready_by:
@@ -189,11 +154,11 @@ class Demo:
         drift = ";".join(f"{part}@{drift_at}" for part in o.drift.split(";"))
         total = int(o.rate * o.timeout_seconds)
         self.console.print(f"streaming at {o.rate:,.0f} records/s; drift ({o.drift}) from record {drift_at:,}")
-        self.spawn("producer", "produce", "--rate", str(o.rate), "--label-delay", "1", "--drift", drift,
+        self.spawn("producer", "producers", "--rate", str(o.rate), "--label-delay", "1", "--drift", drift,
                    "--count", str(total), "--bad-ratio", "0.002", "--quiet")  # fmt: skip
         self.progress.started = time.monotonic()  # the stream's clock: drift begins stationary_seconds from here
         deadline = time.monotonic() + o.timeout_seconds
-        with Live(self.view({}), console=self.console, refresh_per_second=2) as live:
+        with Live(live_view(self.progress, {}, self._history), console=self.console, refresh_per_second=2) as live:
             while time.monotonic() < deadline:
                 for name, process in self.processes.items():
                     if name != "train" and process.poll() is not None:
@@ -204,7 +169,7 @@ class Demo:
                 while self._history and time.monotonic() - self._history[0][0] > 10:
                     self._history.popleft()
                 self.observe(workers, drift_at)
-                live.update(self.view(workers))
+                live.update(live_view(self.progress, workers, self._history))
                 if self._done(workers):
                     break
                 time.sleep(1.0)
@@ -256,42 +221,6 @@ class Demo:
             if known and p.accuracy_before is not None and min(known) > p.accuracy_before + 0.1:
                 p.recovered_at, p.accuracy_after = now, min(known)
 
-    def view(self, workers: dict[int, Samples]) -> Group:
-        p = self.progress
-        elapsed = time.monotonic() - p.started
-        table = Table("worker", "version", "records", "dead letters", "p50 ms", "p99 ms", "accuracy", box=None)
-        psi: dict[str, float] = {}
-        for index, samples in workers.items():
-            version = serving_version(samples)
-            scored = samples.get(("driftline_records_total", (("outcome", "scored"),)), 0)
-            dead = samples.get(("driftline_records_total", (("outcome", "dead_letter"),)), 0)
-            accuracy = samples.get(("driftline_labeled_accuracy", (("version", str(version)),))) if version else None
-            recent = _delta(samples, self._history[0][1].get(index, {})) if self._history else samples
-            p50, p99 = quantile_ms(recent, 0.5), quantile_ms(recent, 0.99)
-            table.add_row(str(index), str(version or "-"), f"{scored:,.0f}", f"{dead:,.0f}",
-                          f"≤{p50:.0f}" if p50 else "-", f"≤{p99:.0f}" if p99 else "-",
-                          f"{accuracy:.3f}" if accuracy is not None else "-")  # fmt: skip
-            for (name, labels), value in samples.items():
-                if name == "driftline_feature_drift_psi":
-                    feature = dict(labels)["feature"]
-                    psi[feature] = max(psi.get(feature, 0.0), value)
-        drift = Table("feature", "PSI", "", box=None)
-        for feature, value in sorted(psi.items()):
-            bar = "█" * min(40, int(value / 0.025))
-            colour = "red" if value > 0.25 else ("yellow" if value > 0.1 else "green")
-            drift.add_row(feature, f"{value:.3f}", f"[{colour}]{bar}[/]")
-        steps = Table("step", "after", box=None)
-        onset = p.drift_onset
-        for name, when in (("drift onset", p.drift_onset), ("alert fired", p.alert_fired),
-                           ("new model promoted", p.promoted_at), ("every worker serving it", p.all_serving_new),
-                           ("accuracy recovered", p.recovered_at)):  # fmt: skip
-            if when is None:
-                after = "-"
-            else:
-                after = f"{when - onset:+.0f}s from onset" if onset else f"{when - p.started:.0f}s"
-            steps.add_row(name, after)
-        return Group(f"[bold]elapsed {elapsed:.0f}s[/]", table, drift, steps)
-
     def finish(self) -> int:
         p = self.progress
         onset = p.drift_onset or p.started
@@ -323,7 +252,8 @@ class Demo:
         path = self.work / "report.json"
         path.write_text(json.dumps(report, indent=2, default=str))
         minutes = (time.monotonic() - p.started) / 60 + 2
-        html = self.spawn("report", "report", "--minutes", f"{minutes:.0f}", "--out", str(self.work / "report"))
+        html = self.spawn("report", "monitoring", "report", "--minutes", f"{minutes:.0f}",
+                          "--out", str(self.work / "report"))  # fmt: skip
         if html.wait() == 0:
             self.console.print(f"run report: {self.work / 'report' / 'index.html'}")
         if p.missing():
@@ -338,29 +268,3 @@ class Demo:
         return 0
 
 
-def _delta(now: Samples, before: Samples) -> Samples:
-    """Latency histogram buckets counted since ``before`` (counters only grow; a restart starts them over)."""
-    buckets = {key: value for key, value in now.items() if key[0] == "driftline_end_to_end_latency_seconds_bucket"}
-    if any(value < before.get(key, 0.0) for key, value in buckets.items()):
-        return buckets  # the worker restarted: its histogram started over
-    return {key: value - before.get(key, 0.0) for key, value in buckets.items()}
-
-
-def worker_accuracies(workers: dict[int, Samples], version: int) -> list[float]:
-    """The rolling labeled accuracy of ``version`` on each worker that has one."""
-    key = ("driftline_labeled_accuracy", (("version", str(version)),))
-    return [samples[key] for samples in workers.values() if key in samples]
-
-
-def live_accuracy(workers: dict[int, Samples], version: int) -> float | None:
-    """Mean over the workers of the rolling labeled accuracy of ``version`` (None where no worker has one yet)."""
-    known = worker_accuracies(workers, version)
-    return sum(known) / len(known) if known else None
-
-
-def serving_version(samples: Samples) -> int | None:
-    """The model version a worker's scrape says it serves (its one ``driftline_model_info`` series set to 1)."""
-    for (name, labels), value in samples.items():
-        if name == "driftline_model_info" and value == 1:
-            return int(dict(labels)["version"])
-    return None

@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 from abc import ABC, abstractmethod
+from importlib import resources
 from pathlib import Path
 
 from driftline.errors import StackError
 from driftline.settings import Settings
-from driftline.stack.health import Health, alertmanager_health, prometheus_health, redis_health
+from stack.health import Health, alertmanager_health, prometheus_health, redis_health
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ def ensure_programs(programs: list[str], *, install: bool) -> None:
 
 
 def monitoring_dir() -> Path:
-    """The repository's monitoring/ folder (configs for Prometheus and Alertmanager)."""
-    path = Path(__file__).resolve().parents[2] / "monitoring"
-    if not path.is_dir():
-        raise StackError(f"monitoring configs not found at {path}; run Driftline from its source tree")
+    """The installed ``monitoring`` package's folder: Prometheus's and Alertmanager's configs are its package data."""
+    path = Path(str(resources.files("monitoring")))
+    if not (path / "prometheus" / "prometheus.yml").is_file():
+        raise StackError(f"monitoring configs not found in {path}; reinstall Driftline (pip install .)")
     return path
 
 

@@ -10,8 +10,8 @@ import uuid
 from pathlib import Path
 
 from driftline.errors import StackError
-from driftline.stack.health import Health, kafka_health
-from driftline.stack.services import Service
+from stack.health import Health, kafka_health
+from stack.services import Service
 
 logger = logging.getLogger(__name__)
 

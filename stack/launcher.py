@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from driftline.errors import StackError
 from driftline.settings import Settings
-from driftline.stack.health import Health
-from driftline.stack.kafka import KafkaService
-from driftline.stack.process import PidFile, port_open, spawn, terminate, wait_port_closed
-from driftline.stack.services import AlertmanagerService, PrometheusService, RedisService, Service
+from stack.health import Health
+from stack.kafka import KafkaService
+from stack.process import PidFile, port_open, spawn, terminate, wait_port_closed
+from stack.services import AlertmanagerService, PrometheusService, RedisService, Service
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ def kafka_health(port: int, host: str = "127.0.0.1") -> Health:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from driftline.stack.process import port_open
+    from stack.process import port_open
 
     if not port_open(port, host):
         return Health(False, detail=f"nothing listening on {host}:{port}")

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from driftline.demo import scrape, serving_version
-from tests.waiting import wait_for
+from harness.scrape import scrape, serving_version
+from harness.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: workers run from it
 
 
 def free_port() -> int:

@@ -1,0 +1,36 @@
+"""`python -m monitoring report` (`driftline report`): an HTML report of the last minutes, plotted from Prometheus."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from driftline.entrypoint import command_parser, run_command
+from driftline.registry import Registry
+from driftline.settings import Settings
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from monitoring.report import Prometheus, write_report
+
+    url = args.prometheus or f"http://127.0.0.1:{settings.stack.prometheus_port}"
+    registry = Registry(settings.registry.root, settings.registry.model_name)
+    index = write_report(Prometheus(url), registry, Path(args.out), minutes=args.minutes)
+    print(f"report: {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("python -m monitoring", "monitoring tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="an HTML report of the last minutes, plotted from Prometheus")
+    report.add_argument("--minutes", type=float, default=30.0)
+    report.add_argument("--out", default=".driftline/report")
+    report.add_argument("--prometheus", help="Prometheus URL (default: the local stack's)")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)

@@ -1,0 +1,42 @@
+"""`python -m processors` (`driftline process`): ``worker --index I`` runs one worker in this process;
+``run --workers N`` runs N of them as child processes and restarts any that crash."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from driftline.entrypoint import command_parser, run_command
+from driftline.settings import Settings
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from processors.worker import run_worker
+
+    run_worker(settings, args.index)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.workers == 1 and args.index is not None:
+        return _worker(args, settings)
+    from processors.supervisor import Supervisor
+
+    return Supervisor(args.workers).run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("python -m processors", "the processor workers (one consumer group)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run processor workers, restarted if they crash")
+    run.add_argument("-w", "--workers", type=int, default=1, help="worker processes")
+    run.add_argument("--index", type=int, help="run a single worker with this index, in this process")
+    run.set_defaults(handler=_run)
+    worker = commands.add_parser("worker", help="run one worker in this process")
+    worker.add_argument("--index", type=int, default=0, help="worker index: /metrics on port base + index")
+    worker.set_defaults(handler=_worker)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)

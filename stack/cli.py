@@ -1,0 +1,77 @@
+"""`python -m stack` (`driftline stack`): up, down, status and logs of the local stack."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from driftline.entrypoint import command_parser, run_command
+from driftline.settings import Settings
+from stack.launcher import ServiceStatus, Stack
+
+
+def _quiet(message: str) -> None:
+    """Progress sink for --quiet."""
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> Stack:
+    return Stack(settings, progress=_quiet if getattr(args, "quiet", False) else print)
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _stack(args, settings).up()
+    if not args.quiet:
+        _print_status(rows)
+    return 0
+
+
+def _down(args: argparse.Namespace, settings: Settings) -> int:
+    stopped = _stack(args, settings).down()
+    if not args.quiet:
+        print(f"stopped: {', '.join(stopped) if stopped else 'nothing (no service of ours was running)'}")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    rows = Stack(settings).status()
+    if not args.quiet:
+        _print_status(rows)
+    return 0 if all(r.healthy for r in rows) else 1
+
+
+def _logs(args: argparse.Namespace, settings: Settings) -> int:
+    print(Stack(settings).logs(args.service, lines=args.lines))
+    return 0
+
+
+def _print_status(rows: Sequence[ServiceStatus]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("service", "pid", "port", "healthy", "version", "owner", "detail")
+    for row in rows:
+        table.add_row(row.name, str(row.pid or "-"), str(row.port), "yes" if row.healthy else "no",
+                      row.version or "-", row.owner, row.detail)  # fmt: skip
+    Console().print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("driftline stack", "the local Kafka/Redis/Prometheus/Alertmanager stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, handler, help_text in (
+        ("up", _up, "start what is missing, wait until healthy"),
+        ("down", _down, "stop what `up` started"),
+        ("status", _status, "one line per service; exit 1 unless all are healthy"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("-q", "--quiet", action="store_true")
+        sub.set_defaults(handler=handler)
+    logs = commands.add_parser("logs", help="the last lines of a service's log")
+    logs.add_argument("service", nargs="?", choices=["kafka", "redis", "prometheus", "alertmanager"])
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.set_defaults(handler=_logs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)

@@ -1,0 +1,150 @@
+"""`python -m trainer` (`driftline train | retrain | models | trainer serve`): train and register a model, run the
+retrain service, retrain by hand, and look after the registry's versions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from driftline.entrypoint import command_parser, run_command
+from driftline.errors import DriftlineError
+from driftline.registry import Registry
+from driftline.settings import Settings
+from driftline.sources.factory import add_source_arguments, source_from_arguments
+from trainer.app import registry_of
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from driftline.sources import to_frame
+    from trainer.release import register_candidate
+    from trainer.training import TrainConfig, fit_candidate
+
+    source = source_from_arguments(args)
+    frame = to_frame(source.records(), source.contract) if args.data else source.frame(args.rows)
+    config = TrainConfig(
+        hidden_layers=tuple(int(u) for u in args.layers.split(",")), max_epochs=args.epochs, seed=args.seed
+    )
+    candidate = fit_candidate(frame, source.contract, config)
+    registry = registry_of(settings)
+    described = f"{args.data} ({source.contract.name})" if args.data else repr(source)
+    version = register_candidate(registry, candidate, source_description=described, promote=args.promote)
+    table = Table("test metric", "value", title=f"{registry.model} version {version}")
+    for name in ("accuracy", "roc_auc", "log_loss", "f1", "rows"):
+        value = candidate.metrics.get(name)
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    table.add_row("epochs", f"{candidate.epochs_run} (best {candidate.best_epoch})")
+    table.add_row("seconds", f"{candidate.seconds:.1f}")
+    console = Console()
+    console.print(table)
+    alias = registry.alias("production")
+    console.print(f"registered {registry.path(version)}; production is version {alias.version if alias else '-'}")
+    console.print(f"training curves: {registry.path(version) / 'curves.png'}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from trainer.app import serve
+
+    serve(settings)
+    return 0
+
+
+def _retrain(args: argparse.Namespace, settings: Settings) -> int:
+    from trainer.app import build_retrain
+
+    result = build_retrain(settings, registry_of(settings))(args.reason)
+    print(f"retrain {result.outcome}: {result.reason} ({result.rows:,} recent labeled rows, {result.seconds:.0f}s)")
+    return 0 if result.outcome in ("promoted", "rejected", "skipped") else 1
+
+
+def _announce(settings: Settings, registry: Registry) -> None:
+    from trainer.publish import publish_update
+
+    try:
+        update = publish_update(settings.kafka, registry)
+        print(f"announced version {update.version} on {settings.kafka.topic_prefix}model-updates")
+    except DriftlineError as exc:
+        print(f"warning: {exc}; workers will still follow the alias within "
+              f"{settings.processor.model_reconcile_seconds:.0f}s", file=sys.stderr)  # fmt: skip
+
+
+def _models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("version", "created", "fingerprint", "accuracy", "roc_auc", "production")
+    for v in registry_of(settings).versions():
+        acc, auc = v.metrics.get("accuracy"), v.metrics.get("roc_auc")
+        table.add_row(str(v.version), str(v.created_at), v.fingerprint[:12],
+                      f"{acc:.4f}" if acc is not None else "-", f"{auc:.4f}" if auc is not None else "-",
+                      "◀ production" if v.is_production else "")  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def _models_show(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    from rich.console import Console
+
+    registry = registry_of(settings)
+    manifest = registry.verify(args.version)
+    path = registry.path(args.version)
+    training = orjson.loads((path / "training.json").read_bytes()) if (path / "training.json").exists() else {}
+    Console().print_json(orjson.dumps({
+        "version": args.version, "path": str(path), "fingerprint": manifest.fingerprint,
+        "files": dict(manifest.files), "metrics": registry.get(args.version).metrics,
+        "training": {k: training.get(k) for k in ("source", "epochs_run", "best_epoch", "rows", "durations_seconds")},
+    }).decode())  # fmt: skip
+    return 0
+
+
+def _models_move(args: argparse.Namespace, settings: Settings) -> int:
+    """promote N, or rollback: move the production alias, then tell every worker."""
+    registry = registry_of(settings)
+    alias = registry.promote(args.version) if args.models_command == "promote" else registry.rollback()
+    print(f"production is version {alias.version} (previous: {alias.previous})")
+    _announce(settings, registry)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("python -m trainer", "training, the retrain service and the model registry")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train, evaluate and register a model")
+    add_source_arguments(train)
+    train.add_argument("--rows", type=int, default=50_000, help="scenario rows to train on (a --data file: all)")
+    train.add_argument("--epochs", type=int, default=50, help="most epochs (early stopping decides)")
+    train.add_argument("--layers", default="64,32", help="hidden layer sizes")
+    promote = train.add_mutually_exclusive_group()
+    promote.add_argument("--promote", action="store_true", default=None, help="make it production")
+    promote.add_argument("--no-promote", action="store_false", dest="promote",
+                         help="register only (default: promote when there is no production version)")  # fmt: skip
+    train.set_defaults(handler=_train)
+
+    commands.add_parser("serve", help="serve /alerts, /status, /metrics, /healthz").set_defaults(handler=_serve)
+
+    retrain = commands.add_parser("retrain", help="retrain on recent labeled data now, as an alert would")
+    retrain.add_argument("--reason", default="requested by hand")
+    retrain.set_defaults(handler=_retrain)
+
+    models = commands.add_parser("models", help="the model registry")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_commands.add_parser("list", help="versions and their test metrics").set_defaults(handler=_models_list)
+    show = models_commands.add_parser("show", help="one version: files, hashes, metrics, training")
+    show.add_argument("version", type=int)
+    show.set_defaults(handler=_models_show)
+    promote_version = models_commands.add_parser("promote", help="make a version production (every worker follows)")
+    promote_version.add_argument("version", type=int)
+    promote_version.set_defaults(handler=_models_move)
+    models_commands.add_parser("rollback", help="production back to the previous version (every worker follows)"
+                               ).set_defaults(handler=_models_move)  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
