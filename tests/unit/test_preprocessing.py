@@ -411,7 +411,7 @@ def _odd_column(n: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("n", [0, 1, 80, 256, 257, 1000])
 def test_category_codes_are_the_same_whichever_way_they_are_computed(n: int) -> None:
-    from driftline.preprocessing import _codes_each, _codes_factorised, category_codes
+    from driftline.preprocessing.columns import _codes_each, _codes_factorised, category_codes
 
     index = {"a": 0, "b": 1, "c": 2}
     values = _odd_column(n, seed=n)

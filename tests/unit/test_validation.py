@@ -10,7 +10,6 @@ import numpy as np
 import orjson
 import pytest
 
-from driftline import validation
 from driftline.contract import Contract, builtin_contract
 from driftline.records import Reason, RecordBatch, Rejection, Row
 from driftline.sources import AgrawalSource
@@ -247,7 +246,7 @@ def test_plain_records_take_the_fast_duplicate_check(monkeypatch: pytest.MonkeyP
     def slow_path(*_: object) -> None:
         raise AssertionError("the slow duplicate-aware parse ran on a plain record")
 
-    monkeypatch.setattr(validation, "lenient_parse", slow_path)
+    monkeypatch.setattr("driftline.validation.validator.lenient_parse", slow_path)
     iso = AGRAWAL.model_copy(update={"event_time_format": "iso8601"})
     for contract in (AGRAWAL, iso):
         items = AgrawalSource(seed=1, contract=contract, drift="missing:age:0.5@0").take(200)

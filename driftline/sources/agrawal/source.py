@@ -1,11 +1,8 @@
 """The Agrawal et al. (1993) loan-application stream, seeded and vectorised, with drift switched on by index.
 
-Features as in MOA's ``AgrawalGenerator``: salary U(20k, 150k); commission 0 when salary >= 75k, else
-U(10k, 75k); age 20..80; elevel 0..4; car 1..20; zipcode 0..8; hvalue (9 - zipcode) * 100k * U(0.5, 1.5);
-hyears 1..30; loan U(0, 500k). Money is rounded to cents before labelling, so a record's label can be
-recomputed from the record itself. The ten labelling functions are numbered 1..10 as in the paper and MOA
-(river numbers them 0..9); label 0 is the paper's group A (the function's condition holds), 1 is group B.
-Label noise flips a label with probability ``noise``. Categoricals are emitted as strings.
+Features are drawn as in :mod:`~driftline.sources.agrawal.features` and labelled by one of the ten functions
+of :mod:`~driftline.sources.agrawal.functions`. Label noise flips a label with probability ``noise``.
+Categoricals are emitted as strings.
 
 Every random draw is made whether or not a drift is active, so a drifted stream equals the undrifted one
 with the same seed on every record before the drift starts.
@@ -14,112 +11,21 @@ with the same seed on every record before the drift starts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from driftline.contract import Contract, FeatureKind, builtin_contract
 from driftline.errors import DataError
+from driftline.sources.agrawal.features import CATEGORICAL, FEATURES, INTEGER, NUMERIC, Columns, draw
+from driftline.sources.agrawal.functions import FUNCTIONS, agrawal_labels
 from driftline.sources.base import LabeledRecord, Source, event_times
 from driftline.sources.drift import DriftKind, DriftSpec, parse_drift
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 4096  # records generated per vectorised step; part of what a seed means, so fixed
-_NUMERIC = {  # generating range of each numeric feature (before drift)
-    "salary": (20_000.0, 150_000.0),
-    "commission": (0.0, 75_000.0),
-    "age": (20.0, 80.0),
-    "hvalue": (50_000.0, 1_350_000.0),
-    "hyears": (1.0, 30.0),
-    "loan": (0.0, 500_000.0),
-}
-_CATEGORICAL = {"elevel": (0, 4), "car": (1, 20), "zipcode": (0, 8)}  # integer codes, emitted as str
-_INTEGER = frozenset({"age", "hyears"})
-FEATURES = ("salary", "commission", "age", "elevel", "car", "zipcode", "hvalue", "hyears", "loan")
-
-_Cols = dict[str, np.ndarray]
-
-
-def _between(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return (lo <= x) & (x <= hi)
-
-
-def _by_age(c: _Cols, young: np.ndarray, middle: np.ndarray, old: np.ndarray) -> np.ndarray:
-    age = c["age"]
-    return np.where(age < 40, young, np.where(age < 60, middle, old))
-
-
-def _disposable(c: _Cols) -> np.ndarray:
-    return 2.0 * (c["salary"] + c["commission"]) / 3.0
-
-
-def _f1(c: _Cols) -> np.ndarray:
-    return (c["age"] < 40) | (c["age"] >= 60)
-
-
-def _f2(c: _Cols) -> np.ndarray:
-    s = c["salary"]
-    return _by_age(c, _between(s, 50e3, 100e3), _between(s, 75e3, 125e3), _between(s, 25e3, 75e3))
-
-
-def _f3(c: _Cols) -> np.ndarray:
-    e = c["elevel"]
-    return _by_age(c, e <= 1, (e >= 1) & (e <= 3), (e >= 2) & (e <= 4))
-
-
-def _f4(c: _Cols) -> np.ndarray:
-    s, e = c["salary"], c["elevel"]
-    low, mid, high = _between(s, 25e3, 75e3), _between(s, 50e3, 100e3), _between(s, 75e3, 125e3)
-    return _by_age(
-        c,
-        np.where(e <= 1, low, mid),
-        np.where((e >= 1) & (e <= 3), mid, high),
-        np.where((e >= 2) & (e <= 4), mid, low),
-    )
-
-
-def _f5(c: _Cols) -> np.ndarray:
-    s, loan = c["salary"], c["loan"]
-    return _by_age(
-        c,
-        np.where(_between(s, 50e3, 100e3), _between(loan, 100e3, 300e3), _between(loan, 200e3, 400e3)),
-        np.where(_between(s, 75e3, 125e3), _between(loan, 200e3, 400e3), _between(loan, 300e3, 500e3)),
-        np.where(_between(s, 25e3, 75e3), _between(loan, 300e3, 500e3), _between(loan, 100e3, 300e3)),
-    )
-
-
-def _f6(c: _Cols) -> np.ndarray:
-    t = c["salary"] + c["commission"]
-    return _by_age(c, _between(t, 50e3, 100e3), _between(t, 75e3, 125e3), _between(t, 25e3, 75e3))
-
-
-def _f7(c: _Cols) -> np.ndarray:
-    return _disposable(c) - c["loan"] / 5.0 - 20_000.0 > 0
-
-
-def _f8(c: _Cols) -> np.ndarray:
-    return _disposable(c) - 5000.0 * c["elevel"] - 20_000.0 > 0
-
-
-def _f9(c: _Cols) -> np.ndarray:
-    return _disposable(c) - 5000.0 * c["elevel"] - c["loan"] / 5.0 - 10_000.0 > 0
-
-
-def _f10(c: _Cols) -> np.ndarray:
-    equity = np.where(c["hyears"] >= 20, c["hvalue"] * (c["hyears"] - 20.0) / 10.0, 0.0)
-    return _disposable(c) - 5000.0 * c["elevel"] + equity / 5.0 - 10_000.0 > 0
-
-
-FUNCTIONS: tuple[Callable[[_Cols], np.ndarray], ...] = (_f1, _f2, _f3, _f4, _f5, _f6, _f7, _f8, _f9, _f10)
-
-
-def agrawal_labels(columns: _Cols, function: int) -> np.ndarray:
-    """Noise-free labels (0 = group A, 1 = group B) of function 1..10 over integer-coded columns."""
-    if not 1 <= function <= len(FUNCTIONS):
-        raise ValueError(f"Agrawal functions are numbered 1..{len(FUNCTIONS)}, found {function}")
-    return np.where(FUNCTIONS[function - 1](columns), 0, 1).astype(np.int64)
 
 
 class AgrawalSource(Source):
@@ -159,7 +65,7 @@ class AgrawalSource(Source):
         self._contract = contract if contract is not None else builtin_contract("agrawal")
         self._check_fit()
         top = max(
-            (_CATEGORICAL[str(d.feature)][1] + d.count for d in self._of(DriftKind.NEW_CATEGORIES)),
+            (CATEGORICAL[str(d.feature)][1] + d.count for d in self._of(DriftKind.NEW_CATEGORIES)),
             default=20,
         )
         self._codes = np.array([str(i) for i in range(top + 1)], dtype=object)
@@ -198,7 +104,7 @@ class AgrawalSource(Source):
                 f"contract {c.name!r} has features {list(c.feature_names)}; Agrawal emits {FEATURES}"
             )
         for f in c.features:
-            want = FeatureKind.NUMERIC if f.name in _NUMERIC else FeatureKind.CATEGORICAL
+            want = FeatureKind.NUMERIC if f.name in NUMERIC else FeatureKind.CATEGORICAL
             if f.kind is not want:
                 raise DataError(
                     f"contract {c.name!r}: {f.name!r} should be {want.value}, found {f.kind.value}"
@@ -211,20 +117,20 @@ class AgrawalSource(Source):
             if d.kind is DriftKind.CONCEPT and not 1 <= (d.function or 0) <= len(FUNCTIONS):
                 raise DataError(f"drift {d}: function must be in 1..{len(FUNCTIONS)}")
             elif d.kind is DriftKind.COVARIATE:
-                if d.feature not in _NUMERIC:
+                if d.feature not in NUMERIC:
                     raise DataError(
-                        f"drift {d}: covariate drift needs a numeric feature, one of {list(_NUMERIC)}"
+                        f"drift {d}: covariate drift needs a numeric feature, one of {list(NUMERIC)}"
                     )
-                lo, hi = sorted(x * d.scale + d.shift for x in _NUMERIC[d.feature])
+                lo, hi = sorted(x * d.scale + d.shift for x in NUMERIC[d.feature])
                 f = c.feature(d.feature)
                 if (f.min is not None and lo < f.min) or (f.max is not None and hi > f.max):
                     raise DataError(
                         f"drift {d} moves {d.feature} to [{lo:g}, {hi:g}], outside the contract's "
                         f"bounds [{f.min}, {f.max}]; every drifted record would be rejected as out_of_range"
                     )
-            elif d.kind is DriftKind.NEW_CATEGORIES and d.feature not in _CATEGORICAL:
+            elif d.kind is DriftKind.NEW_CATEGORIES and d.feature not in CATEGORICAL:
                 raise DataError(
-                    f"drift {d}: new categories need a categorical feature, one of {list(_CATEGORICAL)}"
+                    f"drift {d}: new categories need a categorical feature, one of {list(CATEGORICAL)}"
                 )
             elif d.kind is DriftKind.MISSING:
                 if d.feature not in FEATURES:
@@ -236,7 +142,7 @@ class AgrawalSource(Source):
         self, rng: np.random.Generator, drift_rngs: list[np.random.Generator], start: int
     ) -> list[Any]:
         n = _CHUNK
-        cols = _draw(rng, n)
+        cols = draw(rng, n)
         flip = rng.random(n) < self.noise
         index = np.arange(start, start + n, dtype=np.int64)
         function = np.full(n, self.function)
@@ -251,10 +157,10 @@ class AgrawalSource(Source):
                 function[active] = d.function
             elif d.kind is DriftKind.COVARIATE:
                 moved = cols[name] * d.scale + d.shift
-                cols[name] = np.where(active, np.round(moved, 0 if name in _INTEGER else 2), cols[name])
+                cols[name] = np.where(active, np.round(moved, 0 if name in INTEGER else 2), cols[name])
             elif d.kind is DriftKind.NEW_CATEGORIES:
                 hit = active & (u < d.fraction)
-                cols[name] = np.where(hit, _CATEGORICAL[name][1] + 1 + pick, cols[name])
+                cols[name] = np.where(hit, CATEGORICAL[name][1] + 1 + pick, cols[name])
             else:
                 nulls[name] = nulls.get(name, np.zeros(n, dtype=bool)) | (active & (u < d.fraction))
         labels = np.empty(n, dtype=np.int64)
@@ -265,7 +171,7 @@ class AgrawalSource(Source):
         return self._assemble(cols, labels, index, nulls)
 
     def _assemble(
-        self, cols: _Cols, labels: np.ndarray, index: np.ndarray, nulls: dict[str, np.ndarray]
+        self, cols: Columns, labels: np.ndarray, index: np.ndarray, nulls: dict[str, np.ndarray]
     ) -> list[Any]:
         c = self._contract
         times = event_times(self.start_ms + index * self.interval_ms, c)
@@ -274,9 +180,9 @@ class AgrawalSource(Source):
         values: list[list[Any]] = []
         for name in FEATURES:
             col = cols[name]
-            if name in _CATEGORICAL:
+            if name in CATEGORICAL:
                 column = self._codes[col].tolist()
-            elif name in _INTEGER:
+            elif name in INTEGER:
                 column = col.astype(np.int64).tolist()
             else:
                 column = col.tolist()
@@ -289,27 +195,3 @@ class AgrawalSource(Source):
             LabeledRecord(dict(zip(keys, row, strict=True)), label)
             for row, label in zip(zip(ids, times, *values, strict=True), labels.tolist(), strict=True)
         ]
-
-
-def _draw(rng: np.random.Generator, n: int) -> _Cols:
-    """One chunk of undrifted features, integer-coded categoricals, money in cents."""
-    salary = np.round(20_000.0 + 130_000.0 * rng.random(n), 2)
-    commission = np.where(salary >= 75_000.0, 0.0, np.round(10_000.0 + 65_000.0 * rng.random(n), 2))
-    age = rng.integers(20, 81, n)
-    elevel = rng.integers(0, 5, n)
-    car = rng.integers(1, 21, n)
-    zipcode = rng.integers(0, 9, n)
-    hvalue = np.round((9 - zipcode) * 100_000.0 * (0.5 + rng.random(n)), 2)
-    hyears = rng.integers(1, 31, n)
-    loan = np.round(500_000.0 * rng.random(n), 2)
-    return {
-        "salary": salary,
-        "commission": commission,
-        "age": age,
-        "elevel": elevel,
-        "car": car,
-        "zipcode": zipcode,
-        "hvalue": hvalue,
-        "hyears": hyears,
-        "loan": loan,
-    }

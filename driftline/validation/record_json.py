@@ -14,18 +14,9 @@ import re
 from typing import Any
 
 from driftline.records import Reason
+from driftline.validation.invalid import Invalid
 
 _QUOTE_BLANK = re.compile(rb'"[ \t\n\r]')
-
-
-class Invalid(Exception):
-    """Raised inside the validator only; becomes a Rejection with this reason and message."""
-
-    def __init__(self, reason: Reason, message: str, record: Any = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.record = record  # the parsed record when the caller has none yet (duplicate keys)
 
 
 class _PairsDict(dict[str, Any]):

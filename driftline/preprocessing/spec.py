@@ -1,0 +1,75 @@
+"""What ``preprocessing.json`` holds: the fit options and the fitted parameters of every feature, validated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+UNKNOWN = "__unknown__"
+MISSING = "__missing__"
+FORMAT: Final = "driftline.preprocessing"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class PreprocessingOptions(_Frozen):
+    """How to fit. ``categorical_missing``: ``most_frequent`` (the default: DESIGN says "imputed and counted")
+    imputes the training mode, ties broken by category order; ``category`` adds a ``__missing__`` bucket.
+    Missing counts are reported either way."""
+
+    numeric_impute: Literal["median", "mean", "constant"] = "median"
+    fill_value: float = 0.0
+    scaling: Literal["standard", "minmax", "none"] = "standard"
+    encoding: Literal["onehot", "index"] = "onehot"
+    categorical_missing: Literal["most_frequent", "category"] = "most_frequent"
+
+
+class NumericParams(_Frozen):
+    name: str = Field(min_length=1)
+    kind: Literal["numeric"] = "numeric"
+    impute: float
+    center: float
+    scale: float = Field(gt=0)
+
+
+class CategoricalParams(_Frozen):
+    name: str = Field(min_length=1)
+    kind: Literal["categorical"] = "categorical"
+    categories: tuple[str, ...] = Field(min_length=1)
+    impute: str | None = Field(description="the training mode under most_frequent; null under category")
+
+    @model_validator(mode="after")
+    def _check(self) -> CategoricalParams:
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError(f"feature {self.name!r}: categories repeat")
+        if {UNKNOWN, MISSING} & set(self.categories):
+            raise ValueError(f"feature {self.name!r}: {UNKNOWN} and {MISSING} are reserved")
+        if self.impute is not None and self.impute not in self.categories:
+            raise ValueError(f"feature {self.name!r}: impute value {self.impute!r} is not a category")
+        return self
+
+
+class PreprocessorSpec(_Frozen):
+    """The whole of ``preprocessing.json``."""
+
+    format: Literal["driftline.preprocessing"] = FORMAT
+    version: Literal[1] = 1
+    contract: str
+    options: PreprocessingOptions
+    features: tuple[Annotated[NumericParams | CategoricalParams, Field(discriminator="kind")], ...] = Field(
+        min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PreprocessorSpec:
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature names repeat: {names}")
+        most_frequent = self.options.categorical_missing == "most_frequent"
+        for f in self.features:
+            if isinstance(f, CategoricalParams) and (f.impute is not None) != most_frequent:
+                raise ValueError(f"feature {f.name!r}: impute must be set exactly under most_frequent")
+        return self

@@ -1,0 +1,9 @@
+"""The model registry: numbered versions and aliases on a (shared) filesystem (DESIGN section 4)."""
+
+from __future__ import annotations
+
+from driftline.registry.alias import PRODUCTION, AliasInfo
+from driftline.registry.manifest import Manifest, VersionInfo, fingerprint_of
+from driftline.registry.store import Registry
+
+__all__ = ["PRODUCTION", "AliasInfo", "Manifest", "Registry", "VersionInfo", "fingerprint_of"]
