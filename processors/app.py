@@ -1,12 +1,9 @@
-"""The processor's composition root: ``create_app(settings, worker_index)`` builds one faust worker.
+"""The processor's composition root: ``create_app(settings, worker_index)`` wires one faust worker.
 
-Per micro-batch: validate, dead-letter the rejections, score the rest with the model slot's current version,
-write Redis (one command), send to the predictions topic, update drift and metrics; the batch's offsets are
-committed once Kafka has acknowledged its sends (at-least-once), while the next batches are processed. Records
-and labels arrive through group-managed aiokafka batch consumers inside the faust app (see
-processors/batch_consumer.py for why not faust's per-event agents); predictions and dead letters leave through
-the worker's own producer, one record batch per partition (processors/publisher.py). faust runs the worker, its
-timers, the model-updates agent and the web server that serves ``/metrics``.
+Records and labels arrive through group-managed aiokafka batch consumers inside the faust app (see
+processors/batch_consumer.py for why not faust's per-event agents); each records batch goes through the
+``BatchPipeline`` (processors/pipeline.py), and its offsets are committed once its effects are acknowledged
+(at-least-once). faust runs the worker, its timers, the model-updates agent and the web server for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +23,20 @@ from aiohttp.web import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from driftline.kafka_admin import ensure_topics
-from driftline.messages import DeadLetter, dead_letter_headers, decode_model_update
+from driftline.messages import decode_model_update
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
 from processors.batch_consumer import BatchConsumer, already_acknowledged
+from processors.drift_monitor import DriftMonitor
 from processors.faust_config import faust_options
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
 from processors.model_slot import ModelSlot
+from processors.pipeline import BatchPipeline
 from processors.publisher import Publisher
 from processors.redis_sink import RedisSink, redis_client
-from processors.scoring_step import Incoming, StepResult
+from processors.scoring_step import Incoming
 
 logger = logging.getLogger(__name__)
 
@@ -54,37 +52,36 @@ def hard_exit(code: int, why: str) -> None:
     os._exit(code)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Processor:
-    """One worker: its faust app and the parts the agents use (exposed for tests)."""
+    """One worker: its faust app, and the metrics it serves."""
 
     app: faust.App
-    settings: Settings
-    worker_index: int
     metrics: ProcessorMetrics
-    slot: ModelSlot
-    sink: RedisSink
-    labels: LabelJoin
-    topics: Topics
-    publisher: Publisher
 
 
 def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     topics = Topics(settings.kafka.topic_prefix)
+    p = settings.processor
     metrics = ProcessorMetrics(CollectorRegistry(auto_describe=True))
     registry = Registry(settings.registry.root, settings.registry.model_name)
-    slot = ModelSlot(registry, metrics, settings.processor)
+    drift = DriftMonitor(metrics, size=p.drift_window, min_records=p.drift_min_records)
+    slot = ModelSlot(registry, metrics, on_swap=[lambda bundle: drift.reset(bundle.profile)])
     client = redis_client(settings.redis)
     sink = RedisSink(client, settings.redis, on_retry=lambda exc: metrics.redis_retries.inc())
     labels = LabelJoin(client, settings.redis, metrics)
-    p = settings.processor
     options = faust_options(settings, worker_index)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
     group = p.group_id or f"{settings.kafka.topic_prefix}processor"
     # Every worker has a faust group of its own, so its model-updates agent hears every update (a broadcast).
     app = faust.App(f"{group}.updates.{socket.gethostname()}.{worker_index}", **options)
     publisher = Publisher(settings.kafka, client_id=f"{group}-producer-{worker_index}")
-    processor = Processor(app, settings, worker_index, metrics, slot, sink, labels, topics, publisher)
+
+    def stopping() -> bool:
+        return bool(app.should_stop)
+
+    pipeline = BatchPipeline(slot=slot, drift=drift, sink=sink, sender=publisher, topics=topics, metrics=metrics,
+                             stopping=stopping)  # fmt: skip
 
     def assigned(topic: str, n: int) -> None:
         metrics.assigned_partitions.labels(topic=topic).set(n)
@@ -100,9 +97,6 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         return BatchConsumer(settings.kafka, topic, group_id, batch_max=p.batch_max, within_seconds=within,
                              fetch_min_bytes=min_bytes, client_id=f"{group_id}-{worker_index}",
                              on_assignment=assigned, on_lag=lag)  # fmt: skip
-
-    def stopping() -> bool:
-        return bool(app.should_stop)
 
     @app.task
     async def start_up() -> None:
@@ -120,7 +114,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
 
     @app.timer(interval=1.0)  # the last batches before a pause reach the drift gauges too
     async def drift_gauges() -> None:
-        metrics.drift.publish()
+        drift.publish()
 
     @app.agent(app.topic(topics.model_updates, key_type=bytes, value_type=bytes))
     async def model_updates(stream: faust.StreamT[bytes]) -> None:
@@ -133,13 +127,9 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     @app.task
     async def score_records() -> None:
         await slot.wait_ready()
-
-        async def handle(messages: list[Incoming]) -> Awaitable[object] | None:
-            return await process_batch(processor, messages)
-
         await publisher.start()
         try:
-            await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(handle), "records")
+            await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(pipeline), "records")
         finally:  # after the consumer: its last batches' acknowledgements come from this producer
             await publisher.stop()
 
@@ -160,7 +150,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     async def metrics_page(web: Any, request: Any) -> Response:
         return Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    return processor
+    return Processor(app, metrics)
 
 
 async def _guarded(loop: Awaitable[None], what: str) -> None:
@@ -172,49 +162,3 @@ async def _guarded(loop: Awaitable[None], what: str) -> None:
     except Exception as exc:
         logger.exception("unexpected error consuming %s", what)
         hard_exit(EXIT_UNEXPECTED, f"{exc.__class__.__name__}: {exc}")
-
-
-async def process_batch(processor: Processor, messages: list[Incoming]) -> Awaitable[object] | None:
-    """Everything for one batch: None if it was not written to Redis (do not commit it), else an awaitable that
-    completes when its dead letters and predictions are acknowledged by Kafka (commit it after that)."""
-    started = time.perf_counter()
-    step, window = processor.slot.current()
-    result = step(messages)
-    m = processor.metrics
-    topics, publisher = processor.topics, processor.publisher
-    pending = [await _dead_letter(processor, messages[r.index], r) for r in result.rejections]
-    if not await processor.sink.write(result.ids, result.documents, stopping=lambda: bool(processor.app.should_stop)):
-        return None
-    written_ms = time.time() * 1000.0
-    if result.ids:
-        keys = [record_id.encode() for record_id in result.ids]
-        records = [messages[i] for i in result.indexes]
-        partitions = [r.partition if r.key == key else None for r, key in zip(records, keys, strict=True)]
-        count = await publisher.partition_count(topics.records)
-        pending.append(await publisher.send_all(topics.predictions, keys, result.documents, partitions, count))
-    _observe(m, result, written_ms)
-    if result.counts:
-        window.add(result.counts)
-        m.drift.changed(window)
-    m.batch_seconds.observe(time.perf_counter() - started)
-    return asyncio.gather(*pending)
-
-
-async def _dead_letter(processor: Processor, message: Incoming, rejection: Any) -> Any:
-    headers = dead_letter_headers(DeadLetter(rejection.reason.value, rejection.error, message.topic,
-                                             message.partition, message.offset))  # fmt: skip
-    key = rejection.record_id.encode() if rejection.record_id else message.key
-    processor.metrics.dead_letters.labels(reason=rejection.reason.value).inc()
-    logger.debug("dead letter partition=%s offset=%s reason=%s", message.partition, message.offset,
-                 rejection.reason.value)  # fmt: skip
-    return await processor.publisher.send(processor.topics.dead_letter, key, message.value, headers)
-
-
-def _observe(m: ProcessorMetrics, result: StepResult, written_ms: float) -> None:
-    n = len(result.ids)
-    m.records.labels(outcome="scored").inc(n)
-    m.records.labels(outcome="dead_letter").inc(len(result.rejections))
-    m.batch_size.observe(n + len(result.rejections))
-    if n:
-        m.inference_seconds.observe(result.inference_seconds)
-        m.end_to_end_latency.observe_many((written_ms - result.event_time_ms) / 1000.0)

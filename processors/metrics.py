@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import gc
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-
-if TYPE_CHECKING:
-    from driftline.drift import DriftWindow
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _INFERENCE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
@@ -78,7 +74,6 @@ class ProcessorMetrics:
             self.labels.labels(outcome=outcome)
         for outcome in ("succeeded", "failed"):
             self.model_swaps.labels(outcome=outcome)
-        self.drift = DriftGauges(self)
 
     def set_model(self, model: str, version: int, fingerprint: str) -> None:
         """model_info shows exactly one series: the version serving now."""
@@ -89,8 +84,8 @@ class ProcessorMetrics:
 class BatchHistogram(Collector):
     """A Prometheus histogram that takes a whole batch of observations in one numpy call.
 
-    For the per-record end-to-end latency: one ``Histogram.observe`` per record (about 3 µs each, under a lock)
-    was the one per-record loop left on the hot path. Exposed exactly as ``prometheus_client.Histogram`` exposes
+    For the per-record end-to-end latency: one ``Histogram.observe`` per record (each under a lock) was
+    the one per-record loop left on the hot path. Exposed exactly as ``prometheus_client.Histogram`` exposes
     it (``_bucket`` with inclusive ``le`` bounds, ``_count``, ``_sum``), without the ``_created`` sample. Not
     thread-safe: a worker observes and serves ``/metrics`` on one event loop.
     """
@@ -120,57 +115,6 @@ class BatchHistogram(Collector):
         les = [floatToGoString(b) for b in self._bounds.tolist()] + ["+Inf"]
         yield HistogramMetricFamily(self.name, self.documentation, buckets=list(zip(les, cumulative, strict=True)),
                                     sum_value=self._sum)  # fmt: skip
-
-
-class DriftGauges:
-    """Puts a drift window's PSI and ratios on the gauges, at most once per ``interval`` seconds.
-
-    A snapshot computes the PSI of every feature and sets a gauge per feature: with the window's add, 0.6 ms of CPU
-    per batch in a loaded worker. After every batch (70 a second at 5,000 records/s) that was 4 % of a core, for
-    gauges that Prometheus reads every 5 s.
-    """
-
-    def __init__(self, metrics: ProcessorMetrics, *, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self._m = metrics
-        self._interval = interval
-        self._clock = clock
-        self._changed: DriftWindow | None = None  # a window with batches not yet published
-        self._next = -math.inf
-
-    def changed(self, window: DriftWindow) -> None:
-        """A batch was added to ``window``: publish it now if the last publication is ``interval`` old."""
-        self._changed = window
-        if self._clock() >= self._next:
-            self.publish()
-
-    def publish(self) -> None:
-        """Publish the batches added since the last publication (a timer calls this too, so a pause shows them)."""
-        window, self._changed = self._changed, None
-        if window is None:
-            return
-        self._next = self._clock() + self._interval
-        m = self._m
-        m.drift_window_records.set(window.records)
-        snapshot = window.snapshot()
-        if snapshot is None:
-            return
-        for name, value in snapshot.feature_psi.items():
-            m.feature_drift_psi.labels(feature=name).set(value)
-        for name, value in snapshot.missing_ratio.items():
-            m.feature_missing_ratio.labels(feature=name).set(value)
-        for name, value in snapshot.unknown_ratio.items():
-            m.feature_unknown_ratio.labels(feature=name).set(value)
-        m.prediction_drift_psi.set(snapshot.prediction_psi)
-
-    def clear(self) -> None:
-        """A new model: its window starts empty, and the old model's values must not linger or be published late."""
-        self._changed = None
-        m = self._m
-        for gauge in (m.feature_drift_psi, m.feature_missing_ratio, m.feature_unknown_ratio):
-            gauge.clear()
-        m.prediction_drift_psi.set(0)
-        m.drift_window_records.set(0)
 
 
 def watch_gc(pauses: Histogram, clock: Callable[[], float] = time.perf_counter) -> Callable[[], None]:

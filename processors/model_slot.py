@@ -1,7 +1,9 @@
 """The worker's model slot: loads a version off the event loop, verifies and warms it, swaps between batches.
 
 The old model serves until the new one is fully ready (load before release, as a server would). A load that
-fails keeps the old model, counts ``driftline_model_swaps_total{outcome="failed"}`` and logs why.
+fails keeps the old model, counts ``driftline_model_swaps_total{outcome="failed"}`` and logs why. ``load`` only
+stages a version; ``swap_staged``, called between two batches, puts it in service (the first model at once, as
+no batch can be in flight before it).
 """
 
 from __future__ import annotations
@@ -9,23 +11,22 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from driftline.bundle import ModelBundle
-from driftline.drift import DriftWindow
 from driftline.errors import DriftlineError
 from driftline.registry import Registry
-from driftline.settings import ProcessorSettings
 from processors.metrics import ProcessorMetrics
 from processors.scoring_step import ScoringStep
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[Registry, int], ModelBundle]
+Loader = Callable[[Registry, int], ScoringStep]
 
 
-def _load(registry: Registry, version: int) -> ModelBundle:
-    return ModelBundle.load(registry, version, warm_up=True)
+def load_step(registry: Registry, version: int) -> ScoringStep:
+    """Load, verify and warm ``version``, and build its scoring step (blocking: run it off the event loop)."""
+    return ScoringStep(ModelBundle.load(registry, version, warm_up=True))
 
 
 class ModelSlot:
@@ -33,25 +34,32 @@ class ModelSlot:
         self,
         registry: Registry,
         metrics: ProcessorMetrics,
-        settings: ProcessorSettings,
         *,
-        loader: Loader = _load,
+        loader: Loader = load_step,
+        on_swap: Sequence[Callable[[ModelBundle], None]] = (),
     ) -> None:
         self.registry = registry
         self.metrics = metrics
-        self.settings = settings
         self._loader = loader
+        self._on_swap = tuple(on_swap)
         self._step: ScoringStep | None = None
-        self._pending: ScoringStep | None = None
-        self._window: DriftWindow | None = None
+        self._staged: ScoringStep | None = None
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._refused: set[tuple[int, str]] = set()  # (version, fingerprint) that failed; not retried
 
     @property
     def version(self) -> int | None:
-        step = self._pending or self._step
+        """The version staged, else the one serving."""
+        step = self._staged or self._step
         return step.bundle.version if step else None
+
+    @property
+    def step(self) -> ScoringStep:
+        """The step serving now."""
+        if self._step is None:
+            raise RuntimeError("no model loaded; await wait_ready() first")
+        return self._step
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
@@ -69,19 +77,18 @@ class ModelSlot:
                 return False
             loop = asyncio.get_running_loop()
             try:
-                bundle = await loop.run_in_executor(None, self._loader, self.registry, version)
-                step = ScoringStep(bundle)
+                step = await loop.run_in_executor(None, self._loader, self.registry, version)
             except Exception as exc:  # a bad version must never take the worker down
                 self._refused.add((version, fingerprint))
                 self.metrics.model_swaps.labels(outcome="failed").inc()
                 logger.error("model version=%s refused, keeping version=%s: %s", version, self.version, exc)
                 return False
-            self._pending = step
+            self._staged = step
             if self._step is None:
-                self.current()  # the first model: no batch in flight to wait for
+                self.swap_staged()  # the first model: no batch in flight to wait for
             self._ready.set()
             logger.info("model version=%s fingerprint=%s loaded; swapping in at the next batch", version,
-                        bundle.fingerprint[:12])  # fmt: skip
+                        step.bundle.fingerprint[:12])  # fmt: skip
             return True
 
     async def reconcile(self) -> bool:
@@ -97,23 +104,20 @@ class ModelSlot:
             return False
         return await self.load(alias.version)
 
-    def current(self) -> tuple[ScoringStep, DriftWindow]:
-        """The step for the next batch. A staged model becomes current here, between two batches."""
-        if self._pending is not None:
-            previous = self._step
-            self._step, self._pending = self._pending, None
-            bundle = self._step.bundle
-            self._window = DriftWindow(bundle.profile, size=self.settings.drift_window,
-                                       min_records=self.settings.drift_min_records)  # fmt: skip
-            self.metrics.set_model(bundle.model_name, bundle.version, bundle.fingerprint)
-            self.metrics.drift.clear()  # the new model's window starts empty; old PSI values must not linger
-            # TensorFlow leaves hundreds of thousands of long-lived objects; full collections walking them stalled
-            # the event loop for hundreds of ms. Freeze them out of the collector's way (bench/stream.py).
-            gc.collect()
-            gc.freeze()
-            if previous is not None:
-                self.metrics.model_swaps.labels(outcome="succeeded").inc()
-                logger.info("swapped model version=%s → version=%s", previous.bundle.version, bundle.version)
-        if self._step is None or self._window is None:
-            raise RuntimeError("no model loaded; await wait_ready() first")
-        return self._step, self._window
+    def swap_staged(self) -> bool:
+        """Put the staged model in service (call it between two batches); False if nothing was staged."""
+        if self._staged is None:
+            return False
+        previous, self._step, self._staged = self._step, self._staged, None
+        bundle = self._step.bundle
+        self.metrics.set_model(bundle.model_name, bundle.version, bundle.fingerprint)
+        for listener in self._on_swap:
+            listener(bundle)
+        # A loaded model leaves many long-lived objects; full collections walking them stall the event loop.
+        # Freeze them out of the collector's way (docs/architecture.md).
+        gc.collect()
+        gc.freeze()
+        if previous is not None:
+            self.metrics.model_swaps.labels(outcome="succeeded").inc()
+            logger.info("swapped model version=%s → version=%s", previous.bundle.version, bundle.version)
+        return True

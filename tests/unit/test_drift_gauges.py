@@ -1,4 +1,5 @@
-"""The drift gauges: published at most once a second, the latest window always reaching them, nothing stale."""
+"""The drift monitor: gauges published at most once a second, the latest window always reaching them, a swap's new
+window starting empty, nothing stale."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from driftline.contract import Contract
-from driftline.drift import DriftWindow
 from driftline.profile import Profile
-from processors.metrics import DriftGauges, ProcessorMetrics
+from processors.drift_monitor import DriftMonitor
+from processors.metrics import ProcessorMetrics
 
 pytestmark = pytest.mark.unit
 
@@ -30,20 +31,20 @@ def _columns(n: int, shift: float, seed: int) -> tuple[dict[str, np.ndarray], np
 
 
 @pytest.fixture
-def parts() -> tuple[ProcessorMetrics, DriftGauges, DriftWindow, Profile, Clock]:
+def parts() -> tuple[ProcessorMetrics, DriftMonitor, Profile, Clock]:
     columns, scores = _columns(5000, 0.0, seed=1)
     profile = Profile.fit(columns, CONTRACT, scores)
     metrics = ProcessorMetrics(CollectorRegistry())
     clock = Clock()
-    gauges = DriftGauges(metrics, interval=1.0, clock=clock)
-    return metrics, gauges, DriftWindow(profile, size=1000, min_records=100), profile, clock
+    monitor = DriftMonitor(metrics, size=1000, min_records=100, interval=1.0, clock=clock)
+    monitor.reset(profile)
+    return metrics, monitor, profile, clock
 
 
-def _batch(gauges: DriftGauges, window: DriftWindow, profile: Profile, shift: float, seed: int) -> None:
-    """What the processor does after each batch it scores: add the batch's counts, then tell the gauges."""
+def _batch(monitor: DriftMonitor, profile: Profile, shift: float, seed: int) -> None:
+    """What the pipeline does after each batch it scores: add the batch's counts."""
     columns, scores = _columns(200, shift, seed)
-    window.add(profile.counts(columns, scores))
-    gauges.changed(window)
+    monitor.add(profile.counts(columns, scores))
 
 
 def _read(metrics: ProcessorMetrics) -> tuple[float, float | None]:
@@ -55,26 +56,26 @@ def _read(metrics: ProcessorMetrics) -> tuple[float, float | None]:
 
 
 def test_the_first_batch_is_published_at_once_then_at_most_once_per_interval(parts) -> None:
-    metrics, gauges, window, profile, clock = parts
-    _batch(gauges, window, profile, 0.0, seed=2)
+    metrics, gauges, profile, clock = parts
+    _batch(gauges, profile, 0.0, seed=2)
     records, first_psi = _read(metrics)
     assert records == 200 and first_psi is not None and first_psi < 0.1
 
     clock.now += 0.5
-    _batch(gauges, window, profile, 3.0, seed=3)  # a drifted batch, 0.5 s later: not published yet
+    _batch(gauges, profile, 3.0, seed=3)  # a drifted batch, 0.5 s later: not published yet
     assert _read(metrics) == (200, first_psi)
 
     clock.now += 0.5  # the interval has passed: the next batch publishes everything added since
-    _batch(gauges, window, profile, 3.0, seed=4)
+    _batch(gauges, profile, 3.0, seed=4)
     records, psi = _read(metrics)
     assert records == 600 and psi is not None and psi > 0.25
 
 
 def test_the_timer_publishes_what_the_last_batches_left_behind(parts) -> None:
-    metrics, gauges, window, profile, clock = parts
-    _batch(gauges, window, profile, 0.0, seed=2)
+    metrics, gauges, profile, clock = parts
+    _batch(gauges, profile, 0.0, seed=2)
     clock.now += 0.2
-    _batch(gauges, window, profile, 3.0, seed=3)  # then the stream pauses
+    _batch(gauges, profile, 3.0, seed=3)  # then the stream pauses
     assert _read(metrics)[0] == 200
     clock.now += 1.0
     gauges.publish()
@@ -83,29 +84,37 @@ def test_the_timer_publishes_what_the_last_batches_left_behind(parts) -> None:
 
 
 def test_publish_without_a_new_batch_changes_nothing(parts) -> None:
-    metrics, gauges, window, profile, clock = parts
-    _batch(gauges, window, profile, 0.0, seed=2)
+    metrics, gauges, profile, clock = parts
+    _batch(gauges, profile, 0.0, seed=2)
     metrics.drift_window_records.set(-1)  # a marker: a publication would overwrite it
     clock.now += 5.0
     gauges.publish()
     assert _read(metrics)[0] == -1
-    _batch(gauges, window, profile, 0.0, seed=3)  # and it did not postpone the next batch's publication
+    _batch(gauges, profile, 0.0, seed=3)  # and it did not postpone the next batch's publication
     assert _read(metrics)[0] == 400
 
 
 def test_clear_drops_the_old_models_values_and_its_unpublished_batches(parts) -> None:
-    metrics, gauges, window, profile, clock = parts
-    _batch(gauges, window, profile, 3.0, seed=2)
-    _batch(gauges, window, profile, 3.0, seed=3)  # within the interval: waiting for a publication
-    gauges.clear()  # a model swap
+    metrics, gauges, profile, clock = parts
+    _batch(gauges, profile, 3.0, seed=2)
+    _batch(gauges, profile, 3.0, seed=3)  # within the interval: waiting for a publication
+    gauges.reset(profile)  # a model swap
     assert _read(metrics) == (0, None)
+    assert gauges.window is not None and gauges.window.records == 0
     clock.now += 2.0
     gauges.publish()  # the timer must not bring the old model's window back
     assert _read(metrics) == (0, None)
 
 
 def test_a_window_below_its_minimum_publishes_only_its_size(parts) -> None:
-    metrics, gauges, _, profile, _ = parts
-    small = DriftWindow(profile, size=1000, min_records=500)
-    _batch(gauges, small, profile, 3.0, seed=2)
+    metrics, _, profile, clock = parts
+    small = DriftMonitor(metrics, size=1000, min_records=500, clock=clock)
+    small.reset(profile)
+    _batch(small, profile, 3.0, seed=2)
     assert _read(metrics) == (200, None)
+
+
+def test_adding_before_a_model_is_an_error(parts) -> None:
+    metrics, _, _, clock = parts
+    with pytest.raises(RuntimeError, match="reset"):
+        DriftMonitor(metrics, size=1000, min_records=100, clock=clock).add({})

@@ -1,0 +1,96 @@
+"""One micro-batch, from consumed messages to acknowledged effects (DESIGN section 6).
+
+Between two batches a staged model goes into service; then the batch is validated and scored (``ScoringStep``),
+its rejections are dead-lettered, its predictions written to Redis in one command and sent to the predictions
+topic, and its drift counts and metrics recorded. The offsets may be committed only once Redis has the batch
+and Kafka has acknowledged its sends: ``BatchPipeline.__call__`` returns None if the batch was not written (the
+worker is stopping while Redis is down), else an awaitable of those acknowledgements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from driftline.messages import DeadLetter, dead_letter_headers
+from driftline.records import Rejection
+from driftline.topics import Topics
+from processors.drift_monitor import DriftMonitor
+from processors.metrics import ProcessorMetrics
+from processors.model_slot import ModelSlot
+from processors.scoring_step import Incoming, StepResult
+
+logger = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    async def write(self, ids: Sequence[str], documents: Sequence[bytes], *, stopping: Callable[[], bool]) -> bool: ...
+
+
+class Sender(Protocol):
+    async def partition_count(self, topic: str) -> int: ...
+
+    async def send_all(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes],
+                       source_partitions: Sequence[int | None], source_partition_count: int
+                       ) -> Awaitable[object]: ...  # fmt: skip
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None,
+                   headers: list[tuple[str, bytes]]) -> Awaitable[object]: ...  # fmt: skip
+
+
+class BatchPipeline:
+    def __init__(self, *, slot: ModelSlot, drift: DriftMonitor, sink: Sink, sender: Sender, topics: Topics,
+                 metrics: ProcessorMetrics, stopping: Callable[[], bool],
+                 wall_ms: Callable[[], float] = lambda: time.time() * 1000.0) -> None:  # fmt: skip
+        self.slot = slot
+        self.drift = drift
+        self.sink = sink
+        self.sender = sender
+        self.topics = topics
+        self.metrics = metrics
+        self._stopping = stopping
+        self._wall_ms = wall_ms
+
+    async def __call__(self, messages: list[Incoming]) -> Awaitable[object] | None:
+        started = time.perf_counter()
+        self.slot.swap_staged()
+        result = self.slot.step(messages)
+        pending = [await self._dead_letter(messages[r.index], r) for r in result.rejections]
+        if not await self.sink.write(result.ids, result.documents, stopping=self._stopping):
+            return None
+        written_ms = self._wall_ms()
+        if result.ids:
+            pending.append(await self._send_predictions(messages, result))
+        self._observe(result, written_ms)
+        if result.counts:
+            self.drift.add(result.counts)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return asyncio.gather(*pending)
+
+    async def _send_predictions(self, messages: list[Incoming], result: StepResult) -> Awaitable[object]:
+        keys = [record_id.encode() for record_id in result.ids]
+        records = [messages[i] for i in result.indexes]
+        # a record keyed by its id tells the prediction's partition (publisher.py); another key tells nothing
+        partitions = [r.partition if r.key == key else None for r, key in zip(records, keys, strict=True)]
+        count = await self.sender.partition_count(self.topics.records)
+        return await self.sender.send_all(self.topics.predictions, keys, result.documents, partitions, count)
+
+    async def _dead_letter(self, message: Incoming, rejection: Rejection) -> Awaitable[object]:
+        letter = DeadLetter(rejection.reason.value, rejection.error, message.topic, message.partition, message.offset)
+        key = rejection.record_id.encode() if rejection.record_id else message.key
+        self.metrics.dead_letters.labels(reason=letter.reason).inc()
+        logger.debug("dead letter partition=%s offset=%s reason=%s", message.partition, message.offset,
+                     letter.reason)  # fmt: skip
+        return await self.sender.send(self.topics.dead_letter, key, message.value, dead_letter_headers(letter))
+
+    def _observe(self, result: StepResult, written_ms: float) -> None:
+        m, n = self.metrics, len(result.ids)
+        m.records.labels(outcome="scored").inc(n)
+        m.records.labels(outcome="dead_letter").inc(len(result.rejections))
+        m.batch_size.observe(n + len(result.rejections))
+        if n:
+            m.inference_seconds.observe(result.inference_seconds)
+            m.end_to_end_latency.observe_many((written_ms - result.event_time_ms) / 1000.0)
