@@ -118,8 +118,8 @@ class Bench:
         from when the producer finished) to the last. Returns the rate and how many records it counts.
 
         One worker drains the pre-filled topic. Several must first share the partitions: the first to join the
-        group would otherwise drain alone until the group rebalances, and on a fast day it drained most of a
-        200,000-record backlog before the split (docs/architecture.md). So the group starts at the end of the
+        group would otherwise drain alone until the group rebalances, possibly most of a pre-filled backlog
+        before the split (docs/performance.md). So the group starts at the end of the
         topic, the workers join and split its partitions, and only then are n more records produced, at full
         speed; the rate counts the records scored after the producer finished, when the workers have the CPUs
         to themselves (the workers drain while the producer runs: pass an n that leaves them enough)."""

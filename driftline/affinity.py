@@ -3,7 +3,7 @@
 A Python process runs one thread at a time (the GIL). Threads that take turns holding it (a worker's event loop
 and TensorFlow's; the producer's loop and kafka-python's sender, before the producer moved to librdkafka) hand it
 over faster when they share one core than when the scheduler spreads them over two; N workers pinned to N cores
-each keep a core of their own (measured in docs/architecture.md).
+each keep a core of their own (measured: docs/performance.md).
 
 Linux only (``os.sched_setaffinity``, which pins one thread; the threads a thread starts inherit its CPUs).
 ``pin_process`` pins every thread the process has, those that imports started (OpenBLAS's, jemalloc's) included;

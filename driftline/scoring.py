@@ -1,13 +1,12 @@
 """Scoring: a Keras model, compiled by TensorFlow's LiteRT converter, or behind one ``tf.function`` (DESIGN 4).
 
-``model.predict`` costs tens of milliseconds per call (it builds a data pipeline every time), which
-dominates a micro-batch of a few hundred rows. One ``tf.function``, traced once for ``[None, width]`` float32
-input, serves every batch size without retracing, but still costs about 0.5 ms a call however small the batch,
-and 1.2 ms of the event loop's thread in a loaded worker: TensorFlow's own dispatch, not the model's arithmetic.
-So the model is also converted to a LiteRT (TensorFlow Lite) flatbuffer and run by LiteRT's interpreter on the
-calling thread: about 15 us for 50 rows (docs/architecture.md). The compiled model is used only if it agrees
-with the ``tf.function`` on a probe batch; otherwise (or if the model does not convert) the ``tf.function``
-serves, and the log says why. TensorFlow is imported when a Scorer is built, never at module import.
+``model.predict`` builds a data pipeline on every call, which dominates a micro-batch of a few hundred rows. One
+``tf.function``, traced once for ``[None, width]`` float32 input, serves every batch size without retracing, but
+TensorFlow's own dispatch still costs far more per call than the model's arithmetic. So the model is also
+converted to a LiteRT (TensorFlow Lite) flatbuffer and run by LiteRT's interpreter on the calling thread
+(docs/performance.md has the figures). The compiled model is used only if it agrees with the ``tf.function`` on a
+probe batch; otherwise (or if the model does not convert) the ``tf.function`` serves, and the log says why.
+TensorFlow is imported when a Scorer is built, never at module import.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ _PROBABILITY_SLACK = (
     1e-4  # float32 sigmoid/softmax outputs may overshoot [0, 1] or miss a sum of 1 by rounding
 )
 # The compiled model must give the tf.function's scores on the probe batch within this (float32 rounding differs
-# by a few ulp between the two kernels' summation orders: about 2e-7 seen).
+# by a few ulp between the two kernels' summation orders).
 LITERT_TOLERANCE = 1e-5
 PROBE_ROWS = 64
 
@@ -67,7 +66,7 @@ class Scorer:
 
         self._fn = tf.function(forward, input_signature=[tf.TensorSpec([None, self.width], tf.float32)])
         try:
-            # Calling the concrete function skips tf.function's argument matching: about 100 us less per call.
+            # Calling the concrete function skips tf.function's argument matching on every call.
             self._concrete = self._fn.get_concrete_function()
             output = self._concrete.structured_outputs
         except Exception as exc:  # tracing runs the model's code: any failure means this model cannot serve
@@ -173,7 +172,7 @@ class Scorer:
 def compile_litert(model: Any, width: int) -> Runner:
     """The model as a LiteRT flatbuffer (TensorFlow's converter), run on the calling thread by LiteRT's interpreter.
 
-    The interpreter holds one input shape at a time: a batch of another size resizes it first (about 10 us). It is
+    The interpreter holds one input shape at a time: a batch of another size resizes it first. It is
     not thread-safe, hence the lock (uncontended: one event loop scores).
     """
     import tensorflow as tf

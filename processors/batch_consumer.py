@@ -1,11 +1,11 @@
 """Micro-batches from a topic for a consumer group, committed only once the batch's effects are durable.
 
-faust's per-event stream path tops out near 7,000 records/s on a 2-core machine even for an agent that does
-nothing (docs/architecture.md); aiokafka's ``getmany`` hands over whole fetched batches at a fraction of the
-per-record cost. The handler writes a batch and returns an awaitable that completes when the rest of its effects
-(the Kafka sends) are acknowledged. Offsets are committed explicitly, in consumption order, only after both, so
-a crash or a stop at any point re-delivers every batch not yet committed (at-least-once). The next batch is
-fetched and processed while the previous one's acknowledgements and commit are in flight (a bounded number).
+faust's per-event stream path costs too much per record even for an agent that does nothing (docs/architecture.md);
+aiokafka's ``getmany`` hands over whole fetched batches at a fraction of the per-record cost. The handler writes a
+batch and returns an awaitable that completes when the rest of its effects (the Kafka sends) are acknowledged.
+Offsets are committed explicitly, in consumption order, only after both, so a crash or a stop at any point
+redelivers every batch not yet committed (at-least-once). The next batch is fetched and processed while the previous
+one's acknowledgements and commit are in flight (a bounded number).
 """
 
 from __future__ import annotations

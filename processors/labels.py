@@ -139,7 +139,7 @@ class LabelJoin:
         """Look up every waiting label that is due, a lookup of at most ``due_per_lookup`` at a time.
 
         Between two lookups the event loop runs the records' batches: thousands of due labels (after a backlog)
-        joined at once had held it for 80 ms.
+        joined at once would hold it, and every record waiting meanwhile.
         """
         while self.has_due() and not stopping():
             if not await self.handle([], stopping=stopping):

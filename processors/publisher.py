@@ -1,7 +1,7 @@
 """Predictions and dead letters onto Kafka: a batch's predictions as one Kafka record batch per partition.
 
 Sending each prediction on its own (faust's ``producer.send``) costs a future, a partitioner call (murmur2 in pure
-Python) and an accumulator append per record: a tenth of the worker's CPU at 5,000 records/s. Here a batch's
+Python) and an accumulator append per record, a sizeable share of the worker's CPU. Here a batch's
 predictions are grouped by partition and each group is built into one record batch (aiokafka's C builder) and
 handed over with ``send_batch``. A prediction goes to the partition its record came from when the record was keyed
 by its id and the two topics have the same number of partitions: the record was placed there by the hash of the

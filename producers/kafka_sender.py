@@ -1,9 +1,8 @@
 """The producer's Kafka client: librdkafka (confluent-kafka), idempotent, acks=all, lz4, batched.
 
-librdkafka builds and sends the batches on threads of its own, in C, outside the GIL. With kafka-python the
-producer took 82-83 % of a core at 5,000 records/s with their labels on the 2-core machine, most of it in the
-client; with librdkafka the same run took 31 % (docs/architecture.md). Delivery reports are asked for
-failures only, so a record that is delivered costs no Python call; every failure reaches ``on_error``.
+librdkafka builds and sends the batches on threads of its own, in C, outside the GIL, so the producer takes a
+fraction of the CPU it took with kafka-python (docs/performance.md). Delivery reports are asked for failures only,
+so a record that is delivered costs no Python call; every failure reaches ``on_error``.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 # (5,000 a second at 5,000 records/s).
 PACE_SECONDS = 0.002
 # Labels are not waited for (the processor joins them when they come), so they get a producer of their own that
-# waits longer to fill a batch. librdkafka sends one request per partition (docs/architecture.md): at 5,000
-# records/s with labels, half the broker's produce requests were labels'.
+# waits longer to fill a batch. librdkafka sends one request per partition, so with labels lingering
+# no longer than records, labels would make about half the broker's produce requests (docs/performance.md).
 LABELS_LINGER_MS = 100
 
 
@@ -89,8 +89,8 @@ class RecordProducer:
     ) -> ProduceReport:
         """Stream until the count, the source's end, ``stop()``, or Ctrl-C; always flushes and reports."""
         # Whatever the process holds by now (imports: numpy, pandas, maybe TensorFlow) is long-lived. Full garbage
-        # collections walking it took 70-90 ms each, about every 1.5 s at 5,000 records/s, and every record sent
-        # meanwhile waited; freezing it leaves the collector only the objects made while streaming.
+        # collections walking it stall the send loop, and every record sent meanwhile waits; freezing it leaves the
+        # collector only the objects made while streaming.
         gc.collect()
         gc.freeze()
         contract = source.contract
