@@ -36,8 +36,9 @@ import numpy as np
 import orjson
 import redis
 from rich.console import Console
-from rich.table import Table
 
+from bench.procfs import cpu_seconds, host_ticks, rss_mb
+from bench.stream_table import report
 from driftline.affinity import cpu_for, pinned
 from driftline.bundle import ModelBundle
 from driftline.kafka_admin import ensure_topics, specs_for
@@ -297,25 +298,6 @@ class Bench:
         self.redis.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def host_ticks() -> list[int]:
-    """The machine's CPU time so far by kind: the first line of /proc/stat (user nice system idle iowait irq
-    softirq steal ...), in clock ticks summed over every CPU."""
-    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stream")
     parser.add_argument("--records", type=int, default=200_000, help="records pre-filled for the drain runs")
@@ -377,44 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         results["soak_seconds"] = time.monotonic() - soak_started
     finally:
         bench.close()
-    report(results)
+    report(results, console)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "stream.json").write_text(json.dumps(results, indent=2))
     console.print(f"saved {RESULTS / 'stream.json'}")
     return 0
-
-
-def report(r: dict[str, Any]) -> None:
-    table = Table("measure", "value", "vs floor", "vs naive", title="Driftline stream benchmark (same run)")
-    for name, key in (("floor: aiokafka → Redis, raw", "floor_rate"), ("naive: model.predict per record", "naive_rate"),
-                      ("one worker", "one_worker_rate"), ("two workers", "two_workers_rate")):  # fmt: skip
-        value = r[key]
-        floor, naive = value / r["floor_rate"], value / r["naive_rate"]
-        if key == "two_workers_rate" and "two_workers_counted" in r:
-            name += f" (the {r['two_workers_counted']:,} records left when the producer finished)"
-        table.add_row(name, f"{value:,.0f} rec/s", f"{floor:.2f}×", f"{naive:,.0f}×")
-
-    def ms(p: dict[str, float]) -> str:
-        return f"p50 {p['p50_ms']:.0f} ms  p95 {p['p95_ms']:.0f} ms  p99 {p['p99_ms']:.0f} ms"
-
-    for lat in r["latency"]:
-        labels = "with labels" if lat.get("labels", True) else "records only"
-        if lat.get("pinned"):
-            labels += ", the producer pinned to one CPU"
-        sent = int(lat["target_rate"] * r.get("latency_seconds", 60.0))
-        read = "" if lat["records"] >= sent else f"; only {lat['records']:,} of {sent:,} predictions read"
-        table.add_row(f"latency at {lat['target_rate']:,.0f}/s, {labels} (achieved {lat['achieved_rate']:,.0f}{read})",
-                      ms(lat), "", "")  # fmt: skip
-        if "producer_to_log" in lat:
-            table.add_row("  first half: producer → Kafka log", ms(lat["producer_to_log"]), "", "")
-            table.add_row("  second half: Kafka log → prediction", ms(lat["log_to_prediction"]), "", "")
-            cpu = ", ".join(f"{name} {100 * share:.0f}%" for name, share in lat["cpu_share_of_a_core"].items())
-            if "host_steal_share" in lat:
-                cpu += f"; host steal {100 * lat['host_steal_share']:.1f}%"
-            table.add_row("  CPU meanwhile (% of a core)", cpu, "", "")
-    rss = f"{r['worker_rss_mb_after_soak']:.0f} MB"
-    table.add_row(f"worker RSS after {r['soak_seconds']:.0f} s of load", rss, "", "")
-    console.print(table)
 
 
 if __name__ == "__main__":

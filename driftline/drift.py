@@ -54,11 +54,6 @@ class DriftSnapshot:
     unknown_ratio: dict[str, float]  # categorical features only
     prediction_psi: float
 
-    def drifted(self, threshold: float) -> tuple[str, ...]:
-        """Features whose PSI is at or above ``threshold`` (e.g. 0.25), worst first."""
-        over = [(v, k) for k, v in self.feature_psi.items() if v >= threshold]
-        return tuple(k for _, k in sorted(over, reverse=True))
-
 
 class DriftWindow:
     """The last ``size`` scored records (a little more: whole batches are evicted) as per-batch count vectors.

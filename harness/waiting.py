@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -20,18 +19,3 @@ def wait_for(condition: Callable[[], T], *, timeout: float, interval: float = 0.
         time.sleep(interval)
         value = condition()
     return value
-
-
-async def async_wait_for(
-    condition: Callable[[], T | Awaitable[T]], *, timeout: float, interval: float = 0.1, message: str = ""
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message or condition}; last: {value!r}")
-        await asyncio.sleep(interval)

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Sequence
 from aiokafka import AIOKafkaProducer
 
 from driftline.kafka_clients import client_options
-from driftline.partitioning import key_partition
 from driftline.settings import KafkaSettings
+from processors.partitioning import key_partition
 
 MAX_BATCH_BYTES = 512 * 1024  # under the broker's default message.max.bytes (1 MiB), compressed or not
 

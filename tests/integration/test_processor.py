@@ -16,7 +16,6 @@ import redis
 from driftline.affinity import cpu_for
 from driftline.bundle import ModelBundle
 from driftline.messages import decode_dead_letter
-from driftline.partitioning import key_partition
 from driftline.records import Reason
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
@@ -24,6 +23,7 @@ from driftline.validation import Validator
 from harness.kafka_reading import read_topic
 from harness.processes import WorkerProcess, free_port
 from harness.waiting import wait_for
+from processors.partitioning import key_partition
 from producers.bad_records import bad_corpus
 from producers.kafka_sender import KafkaSender
 from producers.producer import ProduceOptions, RecordProducer

@@ -9,12 +9,12 @@ import pytest
 
 from driftline.errors import DriftlineError
 from driftline.kafka_admin import ensure_topics, specs_for
-from driftline.partitioning import key_partition
 from driftline.settings import KafkaSettings
 from driftline.sources import AgrawalSource
 from driftline.topics import Topics
 from harness.kafka_reading import read_topic
 from harness.topics import delete_prefixed_topics
+from processors.partitioning import key_partition
 from producers.producer import ProduceOptions, RecordProducer
 
 N = 2_000

@@ -45,3 +45,12 @@ def test_light_commands_import_no_tensorflow(command: str) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{absent} was imported by driftline {' '.join(argv)}:\n{result.stderr[-2000:]}"
+
+
+def test_the_core_s_public_names_resolve_and_its_import_stays_light() -> None:
+    import driftline
+
+    assert all(getattr(driftline, name) is not None for name in driftline.__all__)
+    code = "import sys, driftline.settings, driftline.messages\nsys.exit(3 if 'pandas' in sys.modules else 0)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]

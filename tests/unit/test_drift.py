@@ -130,7 +130,6 @@ def test_window_sees_drift_and_unknown_categories_then_resets() -> None:
     assert snapshot is not None
     assert snapshot.feature_psi["x"] > 0.25 and snapshot.prediction_psi > 0.25
     assert snapshot.unknown_ratio["car"] == pytest.approx(0.2, abs=0.03)
-    assert snapshot.drifted(0.25)[0] in {"x", "car"} and "x" in snapshot.drifted(0.25)
     window.reset()
     assert window.records == 0 and window.batches == 0 and window.snapshot() is None
     window.add(profile.counts(*_batch(1000, seed=30)))

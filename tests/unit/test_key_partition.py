@@ -2,7 +2,7 @@
 
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from driftline.partitioning import key_partition
+from processors.partitioning import key_partition
 
 
 def test_key_partition_matches_the_producers_partitioner() -> None:
