@@ -88,7 +88,14 @@ class TrainerSettings(_Section):
     webhook_token: SecretStr = SecretStr("driftline-local-token")
     cooldown_seconds: float = Field(300.0, ge=0)
     promote_margin: float = Field(0.005, ge=0)
-    retrain_window: int = Field(20_000, ge=100, description="most recent labeled records used to retrain")
+    retrain_window: int = Field(
+        20_000, ge=100, description="most labeled records a retrain learns from (the newest, after the change point)"
+    )
+    change_lookback_seconds: float = Field(
+        15.0, ge=0, description="an alert that names no change point: its change is taken to begin this long before it"
+    )
+    settle_rounds: int = Field(2, ge=0, description="retrains again from the same change point after a promotion")
+    settle_seconds: float = Field(20.0, gt=0, description="seconds between two settle rounds (labels keep arriving)")
     retrain_min_rows: int = Field(2000, ge=50, description="fewer recent labeled records than this: skip")
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="newest share of the recent data for the gate")
     max_epochs: int = Field(30, ge=1)

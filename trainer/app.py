@@ -18,6 +18,7 @@ from trainer.metrics import TrainerMetrics
 from trainer.publish import publish_update
 from trainer.recent_data import recent_labeled
 from trainer.release import register_candidate
+from trainer.request import RetrainRequest
 from trainer.retrain import RetrainPolicy, RetrainResult, retrain
 from trainer.service import RetrainScheduler, create_web_app
 from trainer.training import Candidate, TrainConfig
@@ -29,7 +30,7 @@ def registry_of(settings: Settings) -> Registry:
     return Registry(settings.registry.root, settings.registry.model_name)
 
 
-def build_retrain(settings: Settings, registry: Registry) -> Callable[[str], RetrainResult]:
+def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRequest], RetrainResult]:
     t = settings.trainer
     policy = RetrainPolicy(
         margin=t.promote_margin,
@@ -38,29 +39,34 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[str], Ret
         config=TrainConfig(seed=t.seed, max_epochs=t.max_epochs),
     )
 
-    def load_recent(contract: Contract) -> Any:
-        return recent_labeled(settings.kafka, contract, t.retrain_window).frame
-
     def release(candidate: Candidate, why: str) -> int:
         version = register_candidate(registry, candidate, source_description=f"retrain: {why}", promote=True)
         message = publish_update(settings.kafka, registry)
         logger.info("announced %s", message)
         return version
 
-    return lambda reason: retrain(registry, load_recent, policy, release=release)
+    def run(request: RetrainRequest) -> RetrainResult:
+        def load_recent(contract: Contract) -> Any:
+            return recent_labeled(settings.kafka, contract, t.retrain_window, since_ms=request.since_ms)
+
+        return retrain(registry, load_recent, policy, release=release)
+
+    return run
 
 
 async def _serve(settings: Settings) -> None:
     registry = registry_of(settings)
     metrics = TrainerMetrics(CollectorRegistry(auto_describe=True))
-    scheduler = RetrainScheduler(build_retrain(settings, registry), metrics,
-                                 cooldown_seconds=settings.trainer.cooldown_seconds)  # fmt: skip
+    t = settings.trainer
+    scheduler = RetrainScheduler(build_retrain(settings, registry), metrics, cooldown_seconds=t.cooldown_seconds,
+                                 settle_rounds=t.settle_rounds, settle_seconds=t.settle_seconds)  # fmt: skip
 
     def production() -> dict[str, Any]:
         alias = registry.alias("production")
         return {"model": registry.model, "production": alias.version if alias else None}
 
-    app = create_web_app(scheduler, settings.trainer.webhook_token.get_secret_value(), production)
+    app = create_web_app(scheduler, t.webhook_token.get_secret_value(), production,
+                         lookback_seconds=t.change_lookback_seconds)  # fmt: skip
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.trainer.host, settings.trainer.port)

@@ -55,8 +55,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _retrain(args: argparse.Namespace, settings: Settings) -> int:
     from trainer.app import build_retrain
+    from trainer.request import RetrainRequest
 
-    result = build_retrain(settings, registry_of(settings))(args.reason)
+    since_ms = int(args.since * 1000) if args.since is not None else None
+    result = build_retrain(settings, registry_of(settings))(RetrainRequest(args.reason, since_ms))
     print(f"retrain {result.outcome}: {result.reason} ({result.rows:,} recent labeled rows, {result.seconds:.0f}s)")
     return 0 if result.outcome in ("promoted", "rejected", "skipped") else 1
 
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     retrain = commands.add_parser("retrain", help="retrain on recent labeled data now, as an alert would")
     retrain.add_argument("--reason", default="requested by hand")
+    retrain.add_argument("--since", type=float, help="learn only from records after this moment (epoch seconds)")
     retrain.set_defaults(handler=_retrain)
 
     models = commands.add_parser("models", help="the model registry")

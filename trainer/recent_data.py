@@ -1,14 +1,14 @@
 """The most recent labeled records, read back from Kafka: records joined with their labels by id.
 
 The tail of each partition of both topics is read without a consumer group (nothing is committed, the processors
-are not disturbed); records are validated with the same contract as the stream, and those with a label are kept,
-newest by event time last.
+are not disturbed), from the change point on when there is one (``since_ms``, found with the broker's time index);
+records are validated with the same contract as the stream, and those with a label are kept, newest by event time
+last.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,16 +26,10 @@ from driftline.validation import Validator
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RecentData:
-    frame: pd.DataFrame  # to_frame layout, sorted by event time (oldest first)
-    records_read: int
-    labels_read: int
-    rejected: int
-
-
-def read_tail(kafka: KafkaSettings, topic: str, per_topic: int, *, timeout_s: float = 60.0) -> list[Any]:
-    """Up to ``per_topic`` of the newest messages of ``topic`` (spread over its partitions)."""
+def read_tail(kafka: KafkaSettings, topic: str, per_topic: int, *, since_ms: int | None = None,
+              timeout_s: float = 60.0) -> list[Any]:  # fmt: skip
+    """Up to ``per_topic`` of the newest messages of ``topic`` (spread over its partitions); with ``since_ms``, none
+    appended before that moment."""
     import time
 
     from kafka import KafkaConsumer, TopicPartition
@@ -49,10 +43,14 @@ def read_tail(kafka: KafkaSettings, topic: str, per_topic: int, *, timeout_s: fl
         consumer.assign(tps)
         ends = consumer.end_offsets(tps)
         begins = consumer.beginning_offsets(tps)
+        since = consumer.offsets_for_times({tp: since_ms for tp in tps}) if since_ms is not None else {}
         share = max(1, per_topic // len(tps))
         remaining = {}
         for tp in tps:
             start = max(begins[tp], ends[tp] - share)
+            if since_ms is not None:  # no message at or after since_ms: nothing of this partition
+                found = since.get(tp)
+                start = max(start, found.offset if found is not None else ends[tp])
             consumer.seek(tp, start)
             if ends[tp] > start:
                 remaining[tp] = ends[tp]
@@ -90,15 +88,19 @@ def join_labeled(records: list[bytes], labels: list[bytes], contract: Contract) 
     return frame, len(rejections)
 
 
-def recent_labeled(kafka: KafkaSettings, contract: Contract, window: int) -> RecentData:
-    """The ``window`` most recent labeled records. Keys spread unevenly over partitions and labels lag records, so
-    more is read from each partition's tail than the window, and the newest ``window`` by event time are kept."""
+def recent_labeled(kafka: KafkaSettings, contract: Contract, window: int, *,
+                   since_ms: int | None = None) -> pd.DataFrame:  # fmt: skip
+    """The ``window`` most recent labeled records (with ``since_ms``: of those whose event time is at or after it), as
+    a training frame. Keys spread unevenly over partitions and labels lag records, so more is read from each
+    partition's tail than the window, and the newest ``window`` by event time are kept."""
     topics = Topics(kafka.topic_prefix)
-    labels = [m.value for m in read_tail(kafka, topics.labels, int(window * 1.25))]
-    records = [m.value for m in read_tail(kafka, topics.records, int(window * 1.5))]
+    labels = [m.value for m in read_tail(kafka, topics.labels, int(window * 1.25), since_ms=since_ms)]
+    records = [m.value for m in read_tail(kafka, topics.records, int(window * 1.5), since_ms=since_ms)]
     frame, rejected = join_labeled(records, labels, contract)
+    if since_ms is not None and len(frame):
+        frame = frame[frame[contract.event_time_field] >= since_ms].reset_index(drop=True)
     if len(frame) > window:
         frame = frame.iloc[-window:].reset_index(drop=True)
-    logger.info("recent data: %d labeled records (read %d records, %d labels, %d invalid)", len(frame),
-                len(records), len(labels), rejected)  # fmt: skip
-    return RecentData(frame=frame, records_read=len(records), labels_read=len(labels), rejected=rejected)
+    logger.info("recent data: %d labeled records since_ms=%s (read %d records, %d labels, %d invalid)", len(frame),
+                since_ms, len(records), len(labels), rejected)  # fmt: skip
+    return frame

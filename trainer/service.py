@@ -1,7 +1,9 @@
 """The retrain service on port 8088: ``/alerts`` (Alertmanager webhook), ``/status``, ``/metrics``, ``/healthz``.
 
 One retrain at a time, in a worker thread; a cooldown after each; an alert occurrence already seen is not acted
-on twice (Alertmanager repeats notifications while an alert keeps firing).
+on twice (Alertmanager repeats notifications while an alert keeps firing). A retrain an alert asked for learns from
+the change point the alert names; once it has promoted, follow-ups ("settle" rounds) learn again from the same
+change point every ``settle_seconds``, as more labels arrive, each promoted only if it beats the champion.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from trainer.metrics import TrainerMetrics
+from trainer.request import RetrainRequest
 from trainer.retrain import RetrainResult
 from trainer.webhook import PayloadError, parse_payload
 
@@ -32,15 +35,20 @@ class RetrainScheduler:
 
     def __init__(
         self,
-        run: Callable[[str], RetrainResult],
+        run: Callable[[RetrainRequest], RetrainResult],
         metrics: TrainerMetrics,
         *,
         cooldown_seconds: float,
+        settle_rounds: int = 0,
+        settle_seconds: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._run = run
         self.metrics = metrics
         self.cooldown_seconds = cooldown_seconds
+        self.settle_rounds = settle_rounds
+        self.settle_seconds = settle_seconds
+        self._settle: asyncio.TimerHandle | None = None
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
         self._task: asyncio.Task[RetrainResult] | None = None
@@ -55,7 +63,7 @@ class RetrainScheduler:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def request(self, reason: str, keys: list[str] | None = None) -> str:
+    def request(self, reason: str, keys: list[str] | None = None, *, since_ms: int | None = None) -> str:
         """'started', or why not: 'duplicate', 'running', 'cooldown'."""
         if keys and all(k in self._seen for k in keys):
             return "duplicate"
@@ -64,15 +72,31 @@ class RetrainScheduler:
         if self._clock() < self._cooldown_until:
             return "cooldown"
         self._seen.extend(keys or [])
-        self.running_since = datetime.now(UTC).isoformat()
-        self._task = asyncio.get_running_loop().create_task(self._retrain(reason))
+        self._start(RetrainRequest(reason, since_ms))
         return "started"
 
-    async def _retrain(self, reason: str) -> RetrainResult:
-        logger.info("retrain started: %s", reason)
+    def _start(self, request: RetrainRequest) -> None:
+        if self._settle is not None:  # a new change point supersedes the last one's follow-ups
+            self._settle.cancel()
+            self._settle = None
+        self.running_since = datetime.now(UTC).isoformat()
+        self._task = asyncio.get_running_loop().create_task(self._retrain(request))
+
+    def _settle_later(self, request: RetrainRequest) -> None:
+        def fire() -> None:
+            self._settle = None
+            if self.running:  # another retrain holds the thread: try again later
+                self._settle_later(request)
+            else:
+                self._start(request)
+
+        self._settle = asyncio.get_running_loop().call_later(self.settle_seconds, fire)
+
+    async def _retrain(self, request: RetrainRequest) -> RetrainResult:
+        logger.info("retrain started: %s (since_ms=%s)", request.reason, request.since_ms)
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, self._run, reason)
+            result = await loop.run_in_executor(self._executor, self._run, request)
         except Exception as exc:  # a bug in a retrain must not take the service down
             logger.exception("retrain crashed")
             result = RetrainResult("failed", f"{exc.__class__.__name__}: {exc}")
@@ -86,8 +110,14 @@ class RetrainScheduler:
                         self.metrics.model_eval.labels(version=str(version), metric=metric).set(evaluation[metric])
         self.last, self.running_since = result, None
         self.last_finished = datetime.now(UTC).isoformat()
-        self.history.append({"finished_at": self.last_finished, "trigger": reason, **asdict(result)})
+        self.history.append({"finished_at": self.last_finished, "trigger": request.reason,
+                             "since_ms": request.since_ms, **asdict(result)})  # fmt: skip
         self._cooldown_until = self._clock() + self.cooldown_seconds
+        # settle: after a promotion from a change point, and after a follow-up (promoted or not), learn again
+        if request.since_ms is not None and request.settle_round < self.settle_rounds and (
+            result.outcome == "promoted" or request.settle_round > 0
+        ):
+            self._settle_later(request.settling())
         return result
 
     async def wait_idle(self) -> RetrainResult | None:
@@ -107,6 +137,8 @@ class RetrainScheduler:
         }
 
     def close(self) -> None:
+        if self._settle is not None:
+            self._settle.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -116,8 +148,10 @@ def _describe(name: str, labels: dict[str, str]) -> str:
 
 
 def create_web_app(
-    scheduler: RetrainScheduler, token: str, status_extra: Callable[[], dict[str, Any]]
+    scheduler: RetrainScheduler, token: str, status_extra: Callable[[], dict[str, Any]], *,
+    lookback_seconds: float = 15.0,
 ) -> web.Application:
+    """``lookback_seconds``: how long before an alert without a change point of its own its change is taken to begin."""
     app = web.Application(client_max_size=1024 * 1024)
     metrics = scheduler.metrics
 
@@ -139,7 +173,8 @@ def create_web_app(
         if not asking:
             return web.json_response({"retrain": "not requested"})
         reason = ", ".join(sorted({_describe(a.name, a.labels) for a in asking}))
-        decision = scheduler.request(reason, [a.key for a in asking])
+        changes = [ms for ms in (a.change_ms(lookback_seconds) for a in asking) if ms is not None]
+        decision = scheduler.request(reason, [a.key for a in asking], since_ms=min(changes) if changes else None)
         logger.info("alerts %s → retrain %s", reason, decision)
         return web.json_response({"retrain": decision, "reason": reason}, status=202 if decision == "started" else 200)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,10 +44,26 @@ class Alert:
     labels: dict[str, str]
     starts_at: str
     fingerprint: str
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def asks_for_retrain(self) -> bool:
         return self.status == "firing" and self.name in RETRAIN_ALERTS
+
+    def change_ms(self, lookback_seconds: float) -> int | None:
+        """When the change began, in epoch ms: the ``change_time_seconds`` the rule carries (a change detector's cut),
+        else ``lookback_seconds`` before the alert started (a drift window's statistic lags its onset); None if the
+        alert's start cannot be read."""
+        carried = self.annotations.get("change_time_seconds") or self.labels.get("change_time_seconds")
+        try:
+            if carried:
+                return int(float(carried) * 1000)
+            started = datetime.fromisoformat(self.starts_at)
+        except ValueError:
+            return None
+        if started.tzinfo is None:
+            return None
+        return int((started.timestamp() - lookback_seconds) * 1000)
 
     @property
     def key(self) -> str:
@@ -65,5 +82,5 @@ def parse_payload(body: Any) -> list[Alert]:
         name = alert.labels.get("alertname")
         if not name:
             raise PayloadError("an alert without an alertname label")
-        alerts.append(Alert(name, alert.status, alert.labels, alert.startsAt, alert.fingerprint))
+        alerts.append(Alert(name, alert.status, alert.labels, alert.startsAt, alert.fingerprint, alert.annotations))
     return alerts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from driftline.registry import Registry
@@ -10,6 +12,8 @@ from driftline.sources import AgrawalSource
 from harness.kafka_reading import read_topic
 from tests.integration.pipeline import Pipeline
 from trainer.app import build_retrain
+from trainer.recent_data import recent_labeled
+from trainer.request import RetrainRequest
 
 
 def _settings(settings: Settings, pipeline: Pipeline, registry: Registry, margin: float) -> Settings:
@@ -28,7 +32,8 @@ def test_concept_drift_is_learned_and_the_challenger_promoted_and_announced(
     champion = registry.alias("production").version  # type: ignore[union-attr]
     # The world changed: labels now follow Agrawal function 2 instead of function 1.
     pipeline.produce(AgrawalSource(seed=301, function=2), 12_000)
-    result = build_retrain(_settings(settings, pipeline, registry, 0.005), registry)("test: concept drift")
+    retrain = build_retrain(_settings(settings, pipeline, registry, 0.005), registry)
+    result = retrain(RetrainRequest("test: concept drift"))
 
     assert result.outcome == "promoted", result
     assert result.challenger_holdout["accuracy"] > result.champion_holdout["accuracy"] + 0.05
@@ -44,7 +49,7 @@ def test_a_stationary_stream_does_not_replace_the_champion(
 ) -> None:
     before = registry.alias("production").version  # type: ignore[union-attr]
     pipeline.produce(AgrawalSource(seed=302, function=1), 12_000)
-    result = build_retrain(_settings(settings, pipeline, registry, 0.05), registry)("test: no drift")
+    result = build_retrain(_settings(settings, pipeline, registry, 0.05), registry)(RetrainRequest("test: no drift"))
     assert result.outcome == "rejected", result
     assert registry.alias("production").version == before  # type: ignore[union-attr]
     assert len(registry.versions()) == 1  # only versions that passed the gate are registered
@@ -52,5 +57,18 @@ def test_a_stationary_stream_does_not_replace_the_champion(
 
 def test_too_little_labeled_data_is_skipped(pipeline: Pipeline, registry: Registry, settings: Settings) -> None:
     pipeline.produce(AgrawalSource(seed=303), 500)
-    result = build_retrain(_settings(settings, pipeline, registry, 0.005), registry)("test: few labels")
+    result = build_retrain(_settings(settings, pipeline, registry, 0.005), registry)(RetrainRequest("test: few labels"))
     assert result.outcome == "skipped" and "500" in result.reason
+
+
+def test_from_a_change_point_only_the_records_after_it_are_learned_from(pipeline: Pipeline) -> None:
+    contract = AgrawalSource().contract
+    pipeline.produce(AgrawalSource(seed=304, function=1), 3_000)
+    change_ms = time.time_ns() // 1_000_000  # the producer stamps each record with its send time
+    pipeline.produce(AgrawalSource(seed=305, function=2), 2_000)
+    after = recent_labeled(pipeline.kafka, contract, 12_000, since_ms=change_ms)
+    assert len(after) == 2_000
+    assert after["id"].str.startswith("agr-305-").all() and (after["event_time"] >= change_ms).all()
+    capped = recent_labeled(pipeline.kafka, contract, 500, since_ms=change_ms)
+    assert len(capped) == 500 and capped["id"].str.startswith("agr-305-").all()  # the newest, up to the cap
+    assert len(recent_labeled(pipeline.kafka, contract, 12_000)) == 5_000  # no change point: the newest of all

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from harness.processes import free_port
 from trainer.metrics import TrainerMetrics
+from trainer.request import RetrainRequest
 from trainer.retrain import RetrainResult, gate, split_by_time
 from trainer.service import RetrainScheduler, create_web_app
 from trainer.webhook import PayloadError, parse_payload
@@ -78,8 +80,8 @@ def test_scheduler_runs_one_at_a_time_with_cooldown_and_dedup() -> None:
     release = threading.Event()
     runs: list[str] = []
 
-    def run(reason: str) -> RetrainResult:
-        runs.append(reason)
+    def run(request: RetrainRequest) -> RetrainResult:
+        runs.append(request.reason)
         release.wait(10)
         return RetrainResult("rejected", "fake", rows=10, seconds=0.1)
 
@@ -108,7 +110,7 @@ def test_scheduler_runs_one_at_a_time_with_cooldown_and_dedup() -> None:
 
 
 def test_a_crashing_retrain_is_a_failed_outcome_not_a_dead_service() -> None:
-    def run(reason: str) -> RetrainResult:
+    def run(request: RetrainRequest) -> RetrainResult:
         raise RuntimeError("boom")
 
     metrics = TrainerMetrics(CollectorRegistry())
@@ -125,10 +127,10 @@ def test_a_crashing_retrain_is_a_failed_outcome_not_a_dead_service() -> None:
 
 
 def test_http_alerts_endpoint_checks_token_and_payload() -> None:
-    started: list[str] = []
+    started: list[RetrainRequest] = []
 
-    def run(reason: str) -> RetrainResult:
-        started.append(reason)
+    def run(request: RetrainRequest) -> RetrainResult:
+        started.append(request)
         return RetrainResult("skipped", "fake")
 
     metrics = TrainerMetrics(CollectorRegistry())
@@ -171,4 +173,62 @@ def test_http_alerts_endpoint_checks_token_and_payload() -> None:
 
     asyncio.run(scenario())
     scheduler.close()
-    assert started == ["DriftlineFeatureDrift:salary"]
+    assert [r.reason for r in started] == ["DriftlineFeatureDrift:salary"]
+    # the alert named no change point: it is taken to begin lookback_seconds (15) before the alert started
+    assert started[0].since_ms == int(datetime.fromisoformat("2026-11-22T03:00:00Z").timestamp() * 1000) - 15_000
+
+
+def test_an_alert_names_its_change_point_or_is_taken_to_start_before_it_fired() -> None:
+    carried, plain, unreadable = parse_payload(payload(
+        alert("DriftlineAccuracyDrop", change_time_seconds="1764644400.5"),
+        alert("DriftlineFeatureDrift", feature="salary"),
+        alert("DriftlineFeatureDrift", starts="not a time", feature="age"),
+    ))  # fmt: skip
+    assert carried.change_ms(15) == 1_764_644_400_500
+    assert plain.change_ms(15) == int(datetime.fromisoformat("2026-11-22T03:00:00Z").timestamp() * 1000) - 15_000
+    assert unreadable.change_ms(15) is None
+    assert all(a.asks_for_retrain for a in (carried, plain, unreadable))
+
+
+def test_a_promotion_from_a_change_point_settles_with_more_rounds_from_the_same_point() -> None:
+    requests: list[RetrainRequest] = []
+
+    def run(request: RetrainRequest) -> RetrainResult:
+        requests.append(request)
+        return RetrainResult("promoted" if request.settle_round == 0 else "rejected", "fake")
+
+    scheduler = RetrainScheduler(run, TrainerMetrics(CollectorRegistry()), cooldown_seconds=300, settle_rounds=2,
+                                 settle_seconds=0.01)  # fmt: skip
+
+    async def scenario() -> None:
+        assert scheduler.request("drift", ["a@1"], since_ms=5_000) == "started"
+        for _ in range(3):  # the alert's retrain, then two settle rounds (the cooldown does not hold them back)
+            while not scheduler.running and len(requests) < 3:
+                await asyncio.sleep(0.01)
+            await scheduler.wait_idle()
+        await asyncio.sleep(0.05)  # no fourth round would start: settle_rounds is 2
+
+    asyncio.run(scenario())
+    scheduler.close()
+    assert [(r.since_ms, r.settle_round) for r in requests] == [(5_000, 0), (5_000, 1), (5_000, 2)]
+    assert requests[2].reason == "drift (settle 2)"
+
+
+def test_a_retrain_without_a_change_point_does_not_settle() -> None:
+    requests: list[RetrainRequest] = []
+
+    def run(request: RetrainRequest) -> RetrainResult:
+        requests.append(request)
+        return RetrainResult("promoted", "fake")
+
+    scheduler = RetrainScheduler(run, TrainerMetrics(CollectorRegistry()), cooldown_seconds=0, settle_rounds=2,
+                                 settle_seconds=0.01)  # fmt: skip
+
+    async def scenario() -> None:
+        scheduler.request("by hand")
+        await scheduler.wait_idle()
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    scheduler.close()
+    assert len(requests) == 1
