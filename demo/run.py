@@ -33,6 +33,8 @@ from stack import Stack
 
 logger = logging.getLogger(__name__)
 
+RETRAIN_ALERTS_FIRING = 'ALERTS{alertstate="firing",kind=~"drift|accuracy"}'
+
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -42,7 +44,7 @@ class DemoOptions:
     drift: str = "covariate:salary:scale=1.8;concept:function=2"
     workers: int = 2
     keep_stack: bool = False
-    settle_seconds: float = 0.0  # keep streaming this long after recovery, then read the new model's accuracy again
+    settle_seconds: float = 60.0  # keep streaming this long after the last swap, then read the settled accuracy
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Progress:
     accuracy_drifted: float | None = None  # the first model's live accuracy on the drifted stream, at promotion
     false_alerts: set[str] = field(default_factory=set)  # retrain-triggering alerts that fired before onset
     retrains_before_onset: int = 0
+    promotions: list[tuple[float, int]] = field(default_factory=list)  # (when seen, version), after onset
+    swaps: list[tuple[float, int]] = field(default_factory=list)  # (when every worker served it, version)
+    serving: int | None = None  # the version every worker serves, when they agree
 
     def missing(self) -> list[str]:
         steps = [
@@ -176,14 +181,14 @@ class Demo:
         return self.finish()
 
     def _done(self, workers: dict[int, Samples]) -> bool:
-        """The loop completed, and (with settle_seconds) the new model has served that long after recovering."""
+        """The loop completed, and the model serving now has served ``settle_seconds`` since the last swap (the
+        trainer's settle rounds may swap again): its live accuracy then is the settled one."""
         p = self.progress
-        if p.missing() or p.recovered_at is None or p.promoted is None:
+        if p.missing() or not p.swaps or p.serving is None:
             return False
-        if time.monotonic() - p.recovered_at < self.options.settle_seconds:
+        if time.monotonic() - p.swaps[-1][0] < self.options.settle_seconds:
             return False
-        if self.options.settle_seconds > 0:
-            p.accuracy_settled = live_accuracy(workers, p.promoted["new_version"])
+        p.accuracy_settled = live_accuracy(workers, p.serving)
         return True
 
     def observe(self, workers: dict[int, Samples], drift_at: int) -> None:
@@ -191,9 +196,9 @@ class Demo:
         status = self.trainer_status()
         history = status.get("history", [])
         if p.drift_onset is None:
-            # Nothing can rightly fire yet: every drift and accuracy alert waits at least 1m after the real onset,
-            # which is no earlier than this one (the producer starts its clock after this process does).
-            for alert in self.prometheus('ALERTS{alertstate="firing",kind=~"drift|accuracy"}'):
+            # Nothing can rightly fire yet: the real onset is no earlier than this one (the producer starts its clock
+            # after this process does), so any drift or accuracy alert firing now is a false alarm.
+            for alert in self.prometheus(RETRAIN_ALERTS_FIRING):
                 labels = alert["metric"]
                 feature = f"{{feature={labels['feature']}}}" if "feature" in labels else ""
                 p.false_alerts.add(labels["alertname"] + feature)
@@ -203,9 +208,18 @@ class Demo:
                 p.accuracy_stationary = live_accuracy(workers, first[0])
             if now - p.started > self.options.stationary_seconds:
                 p.drift_onset = now
-        if p.alert_fired is None and self.prometheus('ALERTS{alertname="DriftlineFeatureDrift",alertstate="firing"}'):
-            p.alert_fired = now
+        if p.alert_fired is None and p.drift_onset is not None and self.prometheus(RETRAIN_ALERTS_FIRING):
+            p.alert_fired = now  # any drift or accuracy alert, or change detector's: not one rule's name
         after_onset = history[p.retrains_before_onset :] if p.drift_onset is not None else []
+        for entry in after_onset:
+            if entry["outcome"] == "promoted" and all(v != entry["new_version"] for _, v in p.promotions):
+                p.promotions.append((now, entry["new_version"]))
+        versions = {serving_version(samples) for samples in workers.values()}
+        common = versions.pop() if len(versions) == 1 else None
+        if common is not None and common != p.serving:
+            if p.serving is not None and p.drift_onset is not None:
+                p.swaps.append((now, common))
+            p.serving = common
         promoted = next((h for h in after_onset if h["outcome"] == "promoted"), None)
         if promoted and p.promoted_at is None:
             p.promoted, p.promoted_at = promoted, now
@@ -245,15 +259,23 @@ class Demo:
                 "recovered": p.accuracy_after,
                 "settled": p.accuracy_settled,
             },
+            "promotions": [{"seconds_from_onset": when - onset, "version": v} for when, v in p.promotions],
+            "swaps": [{"seconds_from_onset": when - onset, "version": v} for when, v in p.swaps],
             "false_alerts_before_onset": sorted(p.false_alerts),
             "retrains_before_onset": p.retrains_before_onset,
             "missing": p.missing(),
         }
         path = self.work / "report.json"
         path.write_text(json.dumps(report, indent=2, default=str))
+        events = self.work / "events.json"  # the report's markers, in wall-clock time
+        wall = time.time() - time.monotonic()
+        marks = [("drift onset", p.drift_onset), ("alert", p.alert_fired)]
+        marks += [(f"v{v} promoted", when) for when, v in p.promotions]
+        marks += [(f"v{v} serving", when) for when, v in p.swaps]
+        events.write_text(json.dumps([{"label": label, "time": when + wall} for label, when in marks if when]))
         minutes = (time.monotonic() - p.started) / 60 + 2
         html = self.spawn("report", "monitoring", "report", "--minutes", f"{minutes:.0f}",
-                          "--out", str(self.work / "report"))  # fmt: skip
+                          "--out", str(self.work / "report"), "--events", str(events))  # fmt: skip
         if html.wait() == 0:
             self.console.print(f"run report: {self.work / 'report' / 'index.html'}")
         if p.missing():
@@ -263,8 +285,11 @@ class Demo:
             f"[green]loop complete[/]: alert {p.alert_fired - onset:.0f}s after drift onset, "  # type: ignore[operator]
             f"new version {p.promoted['new_version']} serving in every worker "  # type: ignore[index]
             f"{p.all_serving_new - onset:.0f}s after onset; accuracy {p.accuracy_before:.3f} → "  # type: ignore[operator]
-            f"{p.accuracy_after:.3f}. Report: {path}"
-        )
+            f"{p.accuracy_after:.3f}"
+            + (f"; settled {p.accuracy_settled:.3f} with version {p.serving}, {self.options.settle_seconds:.0f}s "
+               "after the last swap" if p.accuracy_settled is not None else "; stopped before it settled")
+            + f". Report: {path}"
+        )  # fmt: skip
         return 0
 
 

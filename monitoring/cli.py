@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from driftline.entrypoint import command_parser, run_command
+from driftline.errors import ConfigError
 from driftline.registry import Registry
 from driftline.settings import Settings
 
@@ -16,7 +18,13 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
     url = args.prometheus or f"http://127.0.0.1:{settings.stack.prometheus_port}"
     registry = Registry(settings.registry.root, settings.registry.model_name)
-    index = write_report(Prometheus(url), registry, Path(args.out), minutes=args.minutes)
+    events: list[tuple[float, str]] = []
+    if args.events is not None:
+        try:
+            events = [(float(e["time"]), str(e["label"])) for e in json.loads(Path(args.events).read_text())]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--events {args.events}: expected a JSON list of {{time, label}}: {exc}") from exc
+    index = write_report(Prometheus(url), registry, Path(args.out), minutes=args.minutes, events=events)
     print(f"report: {index}")
     return 0
 
@@ -28,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--minutes", type=float, default=30.0)
     report.add_argument("--out", default=".driftline/report")
     report.add_argument("--prometheus", help="Prometheus URL (default: the local stack's)")
+    report.add_argument("--events", help="a JSON list of {time (epoch s), label} to mark on every plot")
     report.set_defaults(handler=_report)
     return parser
 

@@ -11,6 +11,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,7 +64,11 @@ class Prometheus:
         return list(body["data"]["result"])
 
 
-def _plot(panel: Panel, series: list[tuple[str, list[float], list[float]]], swaps: list[float], path: Path) -> None:
+Event = tuple[float, str]  # (epoch seconds, what happened): the demo's onset, alert, promotions, swaps
+
+
+def _plot(panel: Panel, series: list[tuple[str, list[float], list[float]]], swaps: list[float], path: Path,
+          events: Sequence[Event] = ()) -> None:  # fmt: skip
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -77,6 +82,11 @@ def _plot(panel: Panel, series: list[tuple[str, list[float], list[float]]], swap
         axes.axhline(level, color="red" if level == PSI_DRIFT else "orange", linestyle="--", linewidth=1)
     for swap in swaps:
         axes.axvline((swap - t0) / 60, color="grey", linestyle=":", linewidth=1)
+    for when, label in events:
+        x = (when - t0) / 60
+        axes.axvline(x, color="purple", linestyle="-.", linewidth=0.8)
+        axes.annotate(label, (x, 1), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, va="top",
+                      ha="right", color="purple")  # fmt: skip
     axes.set_title(panel.title)
     axes.set_xlabel("minutes")
     axes.set_ylabel(panel.unit)
@@ -86,8 +96,10 @@ def _plot(panel: Panel, series: list[tuple[str, list[float], list[float]]], swap
     figure.savefig(path)
 
 
-def write_report(prometheus: Prometheus, registry: Registry, out: Path, *, minutes: float) -> Path:
-    """Render the last ``minutes`` of metrics and the registry's versions into ``out/index.html``."""
+def write_report(prometheus: Prometheus, registry: Registry, out: Path, *, minutes: float,
+                 events: Sequence[Event] = ()) -> Path:  # fmt: skip
+    """Render the last ``minutes`` of metrics and the registry's versions into ``out/index.html``; ``events`` are
+    marked on every plot."""
     out.mkdir(parents=True, exist_ok=True)
     end = time.time()
     start = end - minutes * 60
@@ -101,7 +113,7 @@ def write_report(prometheus: Prometheus, registry: Registry, out: Path, *, minut
                 label = result["metric"].get(key, key)
                 xs, ys = _with_gaps([(float(t), float(v)) for t, v in result["values"]], step)
                 series.append((f"{label}", xs, ys))
-        _plot(panel, series, swaps, out / panel.file)
+        _plot(panel, series, swaps, out / panel.file, events)
         note = "" if series else "<p><em>no data in this window</em></p>"
         sections.append(f"<h2>{html.escape(panel.title)}</h2>{note}<img src='{panel.file}' alt='{panel.title}'>")
     rows = "".join(
@@ -116,7 +128,8 @@ def write_report(prometheus: Prometheus, registry: Registry, out: Path, *, minut
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:2px 10px;text-align:left}}</style>
 </head><body><h1>Driftline run report</h1>
 <p>Last {minutes:.0f} minutes, generated {generated} from {html.escape(prometheus.url)}.
-Dotted vertical lines mark model swaps; dashed lines the PSI thresholds ({PSI_WATCH} watch, {PSI_DRIFT} drift).</p>
+Dotted vertical lines mark model swaps, dash-dotted ones the run's events (onset, alert, promotions, every worker
+serving); dashed lines the PSI thresholds ({PSI_WATCH} watch, {PSI_DRIFT} drift).</p>
 {"".join(sections)}
 <h2>Model versions ({html.escape(registry.model)})</h2>
 <table><tr><th>version</th><th>created</th><th>fingerprint</th><th>accuracy</th><th>ROC AUC</th><th>log loss</th>
