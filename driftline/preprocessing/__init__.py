@@ -11,11 +11,12 @@ from driftline.preprocessing.columns import (
     require_columns,
 )
 from driftline.preprocessing.preprocessor import Preprocessor, TransformStats
-from driftline.preprocessing.spec import MISSING, UNKNOWN, PreprocessingOptions
+from driftline.preprocessing.spec import MISSING, UNKNOWN, NumericEncoding, PreprocessingOptions
 
 __all__ = [
     "MISSING",
     "UNKNOWN",
+    "NumericEncoding",
     "PreprocessingOptions",
     "Preprocessor",
     "TransformStats",

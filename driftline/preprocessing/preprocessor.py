@@ -3,10 +3,11 @@
 One ``transform`` serves training and streaming columns alike (see :mod:`driftline.preprocessing.columns`), so
 the same float64 arithmetic runs and the arrays match to the bit.
 
-Layout of ``X`` (float32): numeric features in contract order, then each categorical in contract order,
-one-hot as ``name=<category>`` columns then ``name=__unknown__`` (and ``name=__missing__`` under the
-``category`` missing policy), or as one ``name`` column holding the code (known ``0..K-1``, unknown ``K``,
-missing ``K+1``). Numeric: ``((x, or impute if NaN) - center) / scale`` in float64, then cast to float32.
+Layout of ``X`` (float32): numeric features in contract order; under a ``numeric_encoding``, then each numeric
+feature's bins as ``name#0``..``name#T-1`` (see :mod:`driftline.preprocessing.encodings`); then each categorical
+in contract order, one-hot as ``name=<category>`` columns then ``name=__unknown__`` (and ``name=__missing__``
+under the ``category`` missing policy), or as one ``name`` column holding the code (known ``0..K-1``, unknown
+``K``, missing ``K+1``). Numeric: ``((x, or impute if NaN) - center) / scale`` in float64, then cast to float32.
 ``center``/``scale`` are mean/std (standard), min/(max-min) (minmax) or 0/1 (none) of the imputed training
 column; a zero std or range gives ``scale = 1``. Values outside the training range are never clipped.
 
@@ -29,6 +30,7 @@ from driftline.contract import Contract, Feature
 from driftline.errors import PreprocessingError
 from driftline.preprocessing.artifact import canonical_json, read_json_artifact
 from driftline.preprocessing.columns import category_codes, fixed_categories, require_columns
+from driftline.preprocessing.encodings import encode, fit_edges
 from driftline.preprocessing.spec import (
     MISSING,
     UNKNOWN,
@@ -56,6 +58,7 @@ class Preprocessor:
     _numeric: tuple[NumericParams, ...] = field(init=False, repr=False, compare=False)
     _categorical: tuple[CategoricalParams, ...] = field(init=False, repr=False, compare=False)
     _vectors: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+    _edges: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
     _lookups: tuple[dict[str, int], ...] = field(init=False, repr=False, compare=False)
     _names_out: tuple[str, ...] = field(init=False, repr=False, compare=False)
     fingerprint: str = field(init=False, compare=False)
@@ -66,7 +69,10 @@ class Preprocessor:
         vectors = tuple(
             np.array([getattr(f, a) for f in num], dtype=float) for a in ("impute", "center", "scale")
         )
+        edges = tuple(np.array(f.edges or (), dtype=np.float64) for f in num)
         names = [f.name for f in num]
+        for params, e in zip(num, edges, strict=True):
+            names += [f"{params.name}#{j}" for j in range(len(e) - 1)]
         for f in cat:
             if self.spec.options.encoding == "index":
                 names.append(f.name)
@@ -75,6 +81,7 @@ class Preprocessor:
         object.__setattr__(self, "_numeric", num)
         object.__setattr__(self, "_categorical", cat)
         object.__setattr__(self, "_vectors", vectors)
+        object.__setattr__(self, "_edges", edges)
         object.__setattr__(self, "_lookups", tuple({c: i for i, c in enumerate(f.categories)} for f in cat))
         object.__setattr__(self, "_names_out", tuple(names))
         object.__setattr__(self, "fingerprint", hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
@@ -139,7 +146,7 @@ class Preprocessor:
         X = np.zeros((n, self.width), dtype=np.float32)
         missing: dict[str, int] = {}
         unknown: dict[str, int] = {}
-        k = len(self._numeric)
+        k = offset = len(self._numeric)
         if k:
             raw = np.empty((k, n), dtype=np.float64)
             try:
@@ -152,11 +159,12 @@ class Preprocessor:
             impute, center, scale = self._vectors
             mask = np.isnan(raw)
             np.copyto(raw, impute[:, None], where=mask)
+            offset = self._encode(raw, X, k)
             raw -= center[:, None]
             raw /= scale[:, None]
             X[:, :k] = raw.T
             missing.update(zip([f.name for f in self._numeric], mask.sum(axis=1).tolist(), strict=True))
-        offset, rows = k, np.arange(n)
+        rows = np.arange(n)
         onehot = self.spec.options.encoding == "onehot"
         for c, lookup in zip(self._categorical, self._lookups, strict=True):
             size = len(c.categories)
@@ -173,6 +181,17 @@ class Preprocessor:
                 X[:, offset] = codes
                 offset += 1
         return X, TransformStats(rows=n, missing=missing, unknown=unknown)
+
+    def _encode(self, imputed: np.ndarray, X: np.ndarray, start: int) -> int:
+        """Write each numeric feature's bins (from its imputed values) into ``X`` from ``start``; the next column."""
+        encoding = self.spec.options.numeric_encoding
+        if encoding is None:
+            return start
+        for values, edges in zip(imputed, self._edges, strict=True):
+            bins = len(edges) - 1
+            encode(values, edges, encoding.kind, X[:, start : start + bins])
+            start += bins
+        return start
 
     def to_dict(self) -> dict[str, Any]:
         return self.spec.model_dump(mode="json")
@@ -221,7 +240,9 @@ def _fit_numeric(name: str, values: np.ndarray, options: PreprocessingOptions) -
         raise PreprocessingError(f"numeric feature {name!r}: scaling statistics overflow ({center}, {scale})")
     if filled.min() == filled.max():  # constant: exact test, as a rounded mean can leave std at ~1e-16
         scale = 1.0
-    return NumericParams(name=name, impute=impute, center=center, scale=scale)
+    encoding = options.numeric_encoding
+    edges = None if encoding is None else fit_edges(filled, encoding)
+    return NumericParams(name=name, impute=impute, center=center, scale=scale, edges=edges)
 
 
 def _fit_categorical(

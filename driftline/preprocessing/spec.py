@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 UNKNOWN = "__unknown__"
@@ -15,16 +16,30 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class NumericEncoding(_Frozen):
+    """Expand every numeric feature over ``bins`` training-quantile bins, beside its scaled column (see
+    :mod:`driftline.preprocessing.encodings`)."""
+
+    kind: Literal["piecewise_linear", "quantile_onehot"] = "piecewise_linear"
+    bins: int = Field(16, ge=1, le=256, description="bins asked for; repeated quantiles are merged")
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class PreprocessingOptions(_Frozen):
     """How to fit. ``categorical_missing``: ``most_frequent`` (the default: DESIGN says "imputed and counted")
     imputes the training mode, ties broken by category order; ``category`` adds a ``__missing__`` bucket.
-    Missing counts are reported either way."""
+    Missing counts are reported either way. ``numeric_encoding`` (none by default) adds binned columns per
+    numeric feature; when absent it is left out of the JSON, so artifacts written without it keep their bytes."""
 
     numeric_impute: Literal["median", "mean", "constant"] = "median"
     fill_value: float = 0.0
     scaling: Literal["standard", "minmax", "none"] = "standard"
     encoding: Literal["onehot", "index"] = "onehot"
     categorical_missing: Literal["most_frequent", "category"] = "most_frequent"
+    numeric_encoding: NumericEncoding | None = Field(None, exclude_if=_absent)
 
 
 class NumericParams(_Frozen):
@@ -33,6 +48,15 @@ class NumericParams(_Frozen):
     impute: float
     center: float
     scale: float = Field(gt=0)
+    edges: tuple[float, ...] | None = Field(
+        None, exclude_if=_absent, description="bin edges of the numeric encoding, in the feature's units"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> NumericParams:
+        if self.edges is not None and (not self.edges or any(np.diff(self.edges) <= 0)):
+            raise ValueError(f"feature {self.name!r}: edges must be one or more strictly increasing numbers")
+        return self
 
 
 class CategoricalParams(_Frozen):
@@ -69,7 +93,10 @@ class PreprocessorSpec(_Frozen):
         if len(set(names)) != len(names):
             raise ValueError(f"feature names repeat: {names}")
         most_frequent = self.options.categorical_missing == "most_frequent"
+        encoded = self.options.numeric_encoding is not None
         for f in self.features:
             if isinstance(f, CategoricalParams) and (f.impute is not None) != most_frequent:
                 raise ValueError(f"feature {f.name!r}: impute must be set exactly under most_frequent")
+            if isinstance(f, NumericParams) and (f.edges is not None) != encoded:
+                raise ValueError(f"feature {f.name!r}: edges must be set exactly under a numeric_encoding")
         return self

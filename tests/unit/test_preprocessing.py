@@ -17,6 +17,7 @@ import pytest
 from driftline.contract import Contract
 from driftline.errors import PreprocessingError
 from driftline.preprocessing import (
+    NumericEncoding,
     PreprocessingOptions,
     Preprocessor,
     canonical_json,
@@ -203,6 +204,8 @@ def test_numeric_imputation_choices(impute: str, expected: float) -> None:
         PreprocessingOptions(),
         PreprocessingOptions(scaling="minmax", numeric_impute="mean", encoding="index"),
         PreprocessingOptions(categorical_missing="category"),
+        PreprocessingOptions(numeric_encoding=NumericEncoding(kind="piecewise_linear", bins=8)),
+        PreprocessingOptions(numeric_encoding=NumericEncoding(kind="quantile_onehot", bins=5), scaling="minmax"),
     ],
 )
 def test_frame_and_stream_transform_to_the_bit(options: PreprocessingOptions, tmp_path: Path) -> None:
@@ -221,9 +224,10 @@ def test_frame_and_stream_transform_to_the_bit(options: PreprocessingOptions, tm
         assert np.array_equal(loaded.transform_with_stats(columns_from_frame(part, MIXED))[0], from_frame)
 
 
-def test_micro_batch_boundaries_do_not_change_a_row() -> None:
+@pytest.mark.parametrize("encoding", [None, NumericEncoding(bins=7), NumericEncoding(kind="quantile_onehot")])
+def test_micro_batch_boundaries_do_not_change_a_row(encoding: NumericEncoding | None) -> None:
     frame = _frame()
-    pre = Preprocessor.fit(columns_from_frame(frame, MIXED), MIXED)
+    pre = Preprocessor.fit(columns_from_frame(frame, MIXED), MIXED, PreprocessingOptions(numeric_encoding=encoding))
     whole = pre.transform(_stream_columns(frame, MIXED))
     parts = [
         pre.transform(_stream_columns(frame.iloc[a:b], MIXED)) for a, b in [(0, 1), (1, 129), (129, 400)]
