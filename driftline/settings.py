@@ -78,6 +78,12 @@ class ProcessorSettings(_Section):
         10.0, gt=0, description="how often a worker checks the registry's production alias (besides updates)"
     )
     pin_cpu: bool = Field(False, description="pin worker i to the i-th available CPU (wrapping around)")
+    error_change_delta: float = Field(
+        1e-8, gt=0, lt=1, description="ADWIN's delta on each version's labeled error stream: expected false alarms "
+        "at most 5 * delta per 32 stationary labeled records (driftline/change.py)",
+    )  # fmt: skip
+    error_change_min_window: int = Field(5, ge=1, description="fewest labeled records either side of an ADWIN cut")
+    error_change_grace: int = Field(10, ge=0, description="labeled records of a version before its ADWIN tests")
 
 
 class TrainerSettings(_Section):
