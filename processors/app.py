@@ -69,7 +69,8 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     slot = ModelSlot(registry, metrics, on_swap=[lambda bundle: drift.reset(bundle.profile)])
     client = redis_client(settings.redis)
     sink = RedisSink(client, settings.redis, on_retry=lambda exc: metrics.redis_retries.inc())
-    labels = LabelJoin(client, settings.redis, metrics)
+    labels = LabelJoin(client, settings.redis, metrics, change_delta=p.error_change_delta,
+                       change_min_window=p.error_change_min_window, change_grace=p.error_change_grace)  # fmt: skip
     options = faust_options(settings, worker_index)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
     group = p.group_id or f"{settings.kafka.topic_prefix}processor"

@@ -1,4 +1,5 @@
-"""Joins late labels with stored predictions: matched/unmatched counts and a rolling accuracy per model version.
+"""Joins late labels with stored predictions: matched/unmatched counts, and per model version a rolling accuracy and a
+change detector on its error stream (a rise of the error rate is a drift, found within a few hundred labels).
 
 A label may arrive before its prediction is written (labels sent at once, or a worker behind its records); it
 then waits, and is looked up again every ``retry_seconds`` until a grace period ends, when it is counted as
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 
+from driftline.change import Adwin
 from driftline.messages import LabelEvent, decode_label_event, decode_prediction, prediction_key
 from driftline.settings import RedisSettings
 from processors.metrics import ProcessorMetrics
@@ -47,6 +49,50 @@ class RollingAccuracy:
         return sorted(self._hits)
 
 
+class ErrorRateChange:
+    """One one-sided ADWIN per model version on its labeled error stream (1 = wrong), a fresh one for each new
+    version; each rise found is counted, with where it began and when, in the metrics."""
+
+    def __init__(
+        self,
+        metrics: ProcessorMetrics,
+        *,
+        delta: float,
+        min_window: int,
+        grace: int,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.delta = delta
+        self.min_window = min_window
+        self.grace = grace
+        self._wall_clock = wall_clock
+        self._detectors: dict[int, Adwin] = {}
+
+    def add(self, version: int, wrong: bool) -> None:
+        detector = self._detectors.get(version)
+        if detector is None:
+            detector = Adwin(self.delta, min_window_length=self.min_window, grace_period=self.grace, one_sided=True)
+            self._detectors[version] = detector
+            self.metrics.error_rate_changes.labels(version=str(version))  # from 0: increase() sees the first one
+        detector.update(1.0 if wrong else 0.0)
+        if detector.drift_detected and detector.change is not None:
+            change = detector.change
+            label = str(version)
+            self.metrics.error_rate_changes.labels(version=label).inc()
+            self.metrics.error_rate_change_position.labels(version=label).set(change.position)
+            self.metrics.error_rate_change_time.labels(version=label).set(self._wall_clock())
+            logger.warning(
+                "error rate rose: model_version=%s from %.3f to %.3f, change at labeled record %d, detected at %d",
+                version, change.mean_before, change.mean_after, change.position, change.detected_at,
+            )  # fmt: skip
+
+    def estimate(self, version: int) -> float | None:
+        """The version's error rate over its detector's window, None before its first label."""
+        detector = self._detectors.get(version)
+        return detector.estimation if detector is not None and detector.width else None
+
+
 class LabelJoin:
     def __init__(
         self,
@@ -59,12 +105,18 @@ class LabelJoin:
         retry_seconds: float = 1.0,
         max_pending: int = 200_000,
         due_per_lookup: int = 200,
+        change_delta: float = 1e-8,  # the settings' defaults (ProcessorSettings.error_change_*)
+        change_min_window: int = 5,
+        change_grace: int = 10,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.settings = settings
         self.metrics = metrics
         self.accuracy = RollingAccuracy(window)
+        self.changes = ErrorRateChange(metrics, delta=change_delta, min_window=change_min_window, grace=change_grace,
+                                       wall_clock=wall_clock)  # fmt: skip
         self.grace_seconds = grace_seconds
         self.retry_seconds = retry_seconds
         self.max_pending = max_pending
@@ -117,7 +169,9 @@ class LabelJoin:
                 continue
             prediction = decode_prediction(document)
             version = prediction.version
-            self.accuracy.add(version, str(prediction.label) == str(event.label))
+            correct = str(prediction.label) == str(event.label)
+            self.accuracy.add(version, correct)
+            self.changes.add(version, not correct)
             matched += 1
             touched.add(version)
         self.metrics.labels.labels(outcome="matched").inc(matched)
@@ -126,6 +180,9 @@ class LabelJoin:
             value = self.accuracy.accuracy(version)
             if value is not None:
                 self.metrics.labeled_accuracy.labels(version=str(version)).set(value)
+            error_rate = self.changes.estimate(version)
+            if error_rate is not None:
+                self.metrics.error_rate_estimate.labels(version=str(version)).set(error_rate)
         return True
 
     @property

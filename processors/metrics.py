@@ -60,6 +60,18 @@ class ProcessorMetrics:
         self.labeled_accuracy = Gauge(p + "labeled_accuracy", "Rolling accuracy on labeled records", ["version"],
                                       registry=registry)  # fmt: skip
         self.labels = Counter(p + "labels", "Label events, by outcome", ["outcome"], registry=registry)
+        self.error_rate_changes = Counter(
+            p + "error_rate_change", "Rises of a version's labeled error rate detected (ADWIN, driftline/change.py)",
+            ["version"], registry=registry,
+        )  # fmt: skip
+        self.error_rate_change_position = Gauge(
+            p + "error_rate_change_position", "Where the last detected rise began: a position in this worker's "
+            "stream of the version's labeled records (0 = its first)", ["version"], registry=registry,
+        )  # fmt: skip
+        self.error_rate_change_time = Gauge(p + "error_rate_change_time_seconds", "Unix time of the last detected rise",
+                                            ["version"], registry=registry)  # fmt: skip
+        self.error_rate_estimate = Gauge(p + "error_rate_estimate", "Error rate of the version over ADWIN's window",
+                                         ["version"], registry=registry)  # fmt: skip
         self.consumer_lag = Gauge(p + "consumer_lag", "Records behind the log end, per assigned partition",
                                   ["topic", "partition"], registry=registry)  # fmt: skip
         self.assigned_partitions = Gauge(p + "assigned_partitions", "Partitions of a topic assigned to this worker",

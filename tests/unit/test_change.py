@@ -1,14 +1,21 @@
-"""ADWIN (driftline/change.py): parity with River's, detection delay and change point, one side, false alarms."""
+"""ADWIN (driftline/change.py): parity with River's, detection delay and change point, one side, false alarms; and its
+use in the workers' label join (processors/labels.py): one detector per model version, and its metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterable
 
+import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from driftline.change import Adwin
-from driftline.settings import ProcessorSettings
+from driftline.messages import encode_label_event
+from driftline.settings import ProcessorSettings, RedisSettings
+from processors.labels import LabelJoin
+from processors.metrics import ProcessorMetrics
 
 DELTA = ProcessorSettings().error_change_delta  # the workers' delta
 
@@ -134,3 +141,44 @@ def test_no_false_alarm_on_two_million_stationary_labels() -> None:
     assert detector.estimation == pytest.approx(0.06, abs=0.001)
     loose = Adwin(0.5, one_sided=True)
     assert len(_detections(loose, _bernoulli(random.Random(1), 0.06, 200_000))) > 0
+
+
+class _Predictions:
+    """A Redis stand-in for the join's one MGET: each record id's stored prediction (model version, label 1)."""
+
+    def __init__(self) -> None:
+        self.version: dict[str, int] = {}
+
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        ids = [key.rsplit(":", 1)[1] for key in keys]
+        return [orjson.dumps({"id": i, "version": self.version[i], "label": 1}) for i in ids]
+
+
+def test_the_label_join_detects_a_rise_per_version_and_exports_it() -> None:
+    registry = CollectorRegistry()
+    redis = _Predictions()
+    join = LabelJoin(redis, RedisSettings(), ProcessorMetrics(registry), wall_clock=lambda: 1_700_000_000.0)  # type: ignore[arg-type]
+    rng = random.Random(5)
+    errors = [(3, e) for e in _bernoulli(rng, 0.06, 6000) + _bernoulli(rng, 0.3, 1000)]
+    errors += [(4, e) for e in _bernoulli(rng, 0.06, 3000)]  # the next version: a fresh detector, no rise
+
+    def sample(name: str, version: int) -> float | None:
+        return registry.get_sample_value(f"driftline_error_rate_{name}", {"version": str(version)})
+
+    async def scenario() -> None:
+        for start in range(0, len(errors), 500):
+            events = []
+            for n, (version, wrong) in enumerate(errors[start : start + 500], start=start):
+                redis.version[str(n)] = version
+                events.append(encode_label_event(str(n), 0 if wrong else 1, 0))
+            assert await join.handle(events)
+            if start == 0:  # the counter exists before its first rise, so that increase() sees that one
+                assert sample("change_total", 3) == 0.0
+
+    asyncio.run(scenario())
+    assert sample("change_total", 3) == 1.0 and sample("change_total", 4) == 0.0
+    position = sample("change_position", 3)
+    assert position is not None and abs(position - 6000) <= 200
+    assert sample("change_time_seconds", 3) == 1_700_000_000.0 and sample("change_position", 4) is None
+    assert sample("estimate", 3) == pytest.approx(0.3, abs=0.1)
+    assert sample("estimate", 4) == pytest.approx(0.06, abs=0.02)
