@@ -173,27 +173,30 @@ class Demo:
                 self._history.append((time.monotonic(), workers))
                 while self._history and time.monotonic() - self._history[0][0] > 10:
                     self._history.popleft()
-                self.observe(workers, drift_at)
+                trainer = self.trainer_status()
+                self.observe(workers, trainer)
                 live.update(live_view(self.progress, workers, self._history))
-                if self._done(workers):
+                if self._done(workers, trainer):
                     break
                 time.sleep(1.0)
         return self.finish()
 
-    def _done(self, workers: dict[int, Samples]) -> bool:
-        """The loop completed, and the model serving now has served ``settle_seconds`` since the last swap (the
-        trainer's settle rounds may swap again): its live accuracy then is the settled one."""
+    def _done(self, workers: dict[int, Samples], trainer: dict[str, Any]) -> bool:
+        """The loop completed and settled: no retrain running or due (the trainer's settle rounds may swap again),
+        and the model serving now has served ``settle_seconds`` since the last swap; its live accuracy then is the
+        settled one."""
         p = self.progress
         if p.missing() or not p.swaps or p.serving is None:
+            return False
+        if trainer.get("state") == "running" or trainer.get("settle_pending"):
             return False
         if time.monotonic() - p.swaps[-1][0] < self.options.settle_seconds:
             return False
         p.accuracy_settled = live_accuracy(workers, p.serving)
         return True
 
-    def observe(self, workers: dict[int, Samples], drift_at: int) -> None:
+    def observe(self, workers: dict[int, Samples], status: dict[str, Any]) -> None:
         p, now = self.progress, time.monotonic()
-        status = self.trainer_status()
         history = status.get("history", [])
         if p.drift_onset is None:
             # Nothing can rightly fire yet: the real onset is no earlier than this one (the producer starts its clock

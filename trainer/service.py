@@ -129,6 +129,7 @@ class RetrainScheduler:
         remaining = max(0.0, self._cooldown_until - self._clock())
         return {
             "state": "running" if self.running else ("cooldown" if remaining > 0 else "idle"),
+            "settle_pending": self._settle is not None,  # a settle round is due: the loop has not settled yet
             "running_since": self.running_since,
             "cooldown_seconds_left": round(remaining, 1),
             "last_finished": self.last_finished,

@@ -202,11 +202,14 @@ def test_a_promotion_from_a_change_point_settles_with_more_rounds_from_the_same_
 
     async def scenario() -> None:
         assert scheduler.request("drift", ["a@1"], since_ms=5_000) == "started"
-        for _ in range(3):  # the alert's retrain, then two settle rounds (the cooldown does not hold them back)
+        await scheduler.wait_idle()
+        assert scheduler.status()["settle_pending"]  # the loop has not settled: a round is due
+        for _ in range(2):  # two settle rounds (the cooldown does not hold them back)
             while not scheduler.running and len(requests) < 3:
                 await asyncio.sleep(0.01)
             await scheduler.wait_idle()
         await asyncio.sleep(0.05)  # no fourth round would start: settle_rounds is 2
+        assert not scheduler.status()["settle_pending"]
 
     asyncio.run(scenario())
     scheduler.close()
