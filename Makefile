@@ -13,7 +13,7 @@ help:
 	@echo "make demo        run the whole loop on the built-in scenario"
 	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
 	@echo "make bench       bench-score + bench-stream (tables, and JSON under bench/results/)"
-	@echo "make bench-loop  the closed loop timed: 1,000,000 stationary records, then drift (about 15 minutes)"
+	@echo "make bench-loop  false alarms over 10,000,000 stationary records, then the loop timed per drift scenario (about 25 minutes)"
 	@echo "make stack-up | stack-down | stack-status"
 	@echo "make lint        ruff + mypy"
 
