@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from driftline.errors import DriftlineError
 
-RETRAIN_ALERTS = frozenset({"DriftlineFeatureDrift", "DriftlinePredictionDrift", "DriftlineAccuracyDrop"})
+RETRAIN_ALERTS = frozenset(
+    {"DriftlineFeatureDrift", "DriftlinePredictionDrift", "DriftlineAccuracyDrop", "DriftlineErrorRateChange"}
+)
 
 
 class PayloadError(DriftlineError):

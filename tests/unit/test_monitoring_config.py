@@ -28,10 +28,11 @@ ALERTMANAGER_DOCKER = MONITORING / "alertmanager" / "alertmanager.docker.yml"
 ALERTMANAGER_CONFIGS = [ALERTMANAGER_LOCAL, ALERTMANAGER_DOCKER]
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "driftline.json"
 
-# DESIGN section 8: these rules exist, and Alertmanager sends the first three to the trainer.
+# DESIGN section 8: these rules exist, and Alertmanager sends the first three to the trainer, and the change
+# detector's alert (issue 18).
 DESIGN_ALERTS = ("DriftlineFeatureDrift", "DriftlinePredictionDrift", "DriftlineAccuracyDrop",
                  "DriftlineDeadLetterRatio", "DriftlineProcessorDown")  # fmt: skip
-TO_TRAINER = frozenset(DESIGN_ALERTS[:3])
+TO_TRAINER = frozenset({*DESIGN_ALERTS[:3], "DriftlineErrorRateChange"})
 
 
 def _tool(name: str) -> str:
