@@ -76,6 +76,7 @@ class Prediction:
     id: str
     version: int
     label: object
+    event_time: int | None = None  # the record's event time (epoch ms), as the worker wrote it
 
 
 def encode_predictions(
@@ -109,7 +110,10 @@ def decode_prediction(raw: bytes | str) -> Prediction:
     """A stored prediction document (written by ``encode_predictions``); raises ValueError if it is not one."""
     try:
         data = orjson.loads(raw)
-        return Prediction(id=str(data["id"]), version=int(data["version"]), label=data["label"])
+        when = data.get("event_time")
+        known = isinstance(when, int) and not isinstance(when, bool)
+        return Prediction(id=str(data["id"]), version=int(data["version"]), label=data["label"],
+                          event_time=when if known else None)  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a prediction document: {raw[:200]!r}") from exc
 

@@ -51,7 +51,12 @@ class RollingAccuracy:
 
 class ErrorRateChange:
     """One one-sided ADWIN per model version on its labeled error stream (1 = wrong), a fresh one for each new
-    version; each rise found is counted, with where it began and when, in the metrics."""
+    version; each rise found is counted, with where it began (a position in the version's labeled stream, and the
+    event time of the record there, which the trainer learns from) in the metrics.
+
+    The event times of the last ``memory`` labeled records are kept to date the change point; one further back
+    (a slow drift over a long window) is dated by the oldest kept, which errs towards learning from later records.
+    """
 
     def __init__(
         self,
@@ -60,28 +65,35 @@ class ErrorRateChange:
         delta: float,
         min_window: int,
         grace: int,
+        memory: int = 20_000,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.metrics = metrics
         self.delta = delta
         self.min_window = min_window
         self.grace = grace
+        self.memory = memory
         self._wall_clock = wall_clock
         self._detectors: dict[int, Adwin] = {}
+        self._times: dict[int, deque[float]] = {}  # per version: event times (epoch s) of its last labeled records
 
-    def add(self, version: int, wrong: bool) -> None:
+    def add(self, version: int, wrong: bool, event_time_ms: int | None = None) -> None:
         detector = self._detectors.get(version)
         if detector is None:
             detector = Adwin(self.delta, min_window_length=self.min_window, grace_period=self.grace, one_sided=True)
             self._detectors[version] = detector
+            self._times[version] = deque(maxlen=self.memory)
             self.metrics.error_rate_changes.labels(version=str(version))  # from 0: increase() sees the first one
+        times = self._times[version]
+        times.append(event_time_ms / 1000.0 if event_time_ms is not None else self._wall_clock())
         detector.update(1.0 if wrong else 0.0)
         if detector.drift_detected and detector.change is not None:
             change = detector.change
             label = str(version)
             self.metrics.error_rate_changes.labels(version=label).inc()
             self.metrics.error_rate_change_position.labels(version=label).set(change.position)
-            self.metrics.error_rate_change_time.labels(version=label).set(self._wall_clock())
+            back = detector.n_seen - 1 - change.position  # records since the change point, the newest is 0
+            self.metrics.error_rate_change_time.labels(version=label).set(times[-1 - min(back, len(times) - 1)])
             logger.warning(
                 "error rate rose: model_version=%s from %.3f to %.3f, change at labeled record %d, detected at %d",
                 version, change.mean_before, change.mean_after, change.position, change.detected_at,
@@ -171,7 +183,7 @@ class LabelJoin:
             version = prediction.version
             correct = str(prediction.label) == str(event.label)
             self.accuracy.add(version, correct)
-            self.changes.add(version, not correct)
+            self.changes.add(version, not correct, prediction.event_time)
             matched += 1
             touched.add(version)
         self.metrics.labels.labels(outcome="matched").inc(matched)

@@ -68,8 +68,10 @@ class ProcessorMetrics:
             p + "error_rate_change_position", "Where the last detected rise began: a position in this worker's "
             "stream of the version's labeled records (0 = its first)", ["version"], registry=registry,
         )  # fmt: skip
-        self.error_rate_change_time = Gauge(p + "error_rate_change_time_seconds", "Unix time of the last detected rise",
-                                            ["version"], registry=registry)  # fmt: skip
+        self.error_rate_change_time = Gauge(
+            p + "error_rate_change_time_seconds", "Event time (unix s) of the record where the last rise began",
+            ["version"], registry=registry,
+        )  # fmt: skip
         self.error_rate_estimate = Gauge(p + "error_rate_estimate", "Error rate of the version over ADWIN's window",
                                          ["version"], registry=registry)  # fmt: skip
         self.consumer_lag = Gauge(p + "consumer_lag", "Records behind the log end, per assigned partition",

@@ -174,7 +174,10 @@ def create_web_app(
         if not asking:
             return web.json_response({"retrain": "not requested"})
         reason = ", ".join(sorted({_describe(a.name, a.labels) for a in asking}))
-        changes = [ms for ms in (a.change_ms(lookback_seconds) for a in asking) if ms is not None]
+        # a detector's change point beats a guess from an alert's start
+        changes = [a.carried_change_ms for a in asking if a.carried_change_ms is not None] or [
+            ms for ms in (a.change_ms(lookback_seconds) for a in asking) if ms is not None
+        ]
         decision = scheduler.request(reason, [a.key for a in asking], since_ms=min(changes) if changes else None)
         logger.info("alerts %s → retrain %s", reason, decision)
         return web.json_response({"retrain": decision, "reason": reason}, status=202 if decision == "started" else 200)

@@ -52,14 +52,22 @@ class Alert:
     def asks_for_retrain(self) -> bool:
         return self.status == "firing" and self.name in RETRAIN_ALERTS
 
-    def change_ms(self, lookback_seconds: float) -> int | None:
-        """When the change began, in epoch ms: the ``change_time_seconds`` the rule carries (a change detector's cut),
-        else ``lookback_seconds`` before the alert started (a drift window's statistic lags its onset); None if the
-        alert's start cannot be read."""
+    @property
+    def carried_change_ms(self) -> int | None:
+        """The change point the rule carries (``change_time_seconds``: a change detector's, dated by the event time
+        of the record where the change began), in epoch ms; None if it carries none."""
         carried = self.annotations.get("change_time_seconds") or self.labels.get("change_time_seconds")
         try:
-            if carried:
-                return int(float(carried) * 1000)
+            return int(float(carried) * 1000) if carried else None
+        except ValueError:
+            return None
+
+    def change_ms(self, lookback_seconds: float) -> int | None:
+        """When the change began, in epoch ms: the change point the rule carries, else ``lookback_seconds`` before
+        the alert started (a drift window's statistic lags its onset); None if neither can be read."""
+        if self.carried_change_ms is not None:
+            return self.carried_change_ms
+        try:
             started = datetime.fromisoformat(self.starts_at)
         except ValueError:
             return None

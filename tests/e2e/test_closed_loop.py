@@ -2,7 +2,8 @@
 
 Two workers on the ports Prometheus scrapes (6066, 6067) and the trainer on 8088. A stationary stream raises no
 drift alert; then salary's distribution shifts and the labelling concept changes with it: the PSI gauge crosses
-0.25, Prometheus fires DriftlineFeatureDrift, Alertmanager calls the trainer, the retrained challenger wins the
+0.25 and the workers' change detector sees the error rate rise, Prometheus fires DriftlineFeatureDrift (and
+DriftlineErrorRateChange), Alertmanager calls the trainer, the retrained challenger wins the
 gate on the newest data, is promoted and announced, every worker swaps to it, and live accuracy recovers.
 """
 
@@ -30,6 +31,7 @@ from harness.processes import ROOT, WorkerProcess, settings_env
 from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 from tests.integration.pipeline import Pipeline
+from trainer.webhook import RETRAIN_ALERTS
 
 RATE = 2000
 DRIFT_AT = 200_000  # records: 100 s of stationary stream at RATE before the world changes
@@ -118,6 +120,7 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
         while time.monotonic() - started < DRIFT_AT / RATE - 10:
             assert not loop.alerts("DriftlineFeatureDrift"), "a drift alert on a stationary stream"
             assert not loop.alerts("DriftlinePredictionDrift"), "a prediction drift alert on a stationary stream"
+            assert not loop.alerts("DriftlineErrorRateChange"), "an error-rate change on a stationary stream"
             time.sleep(2)
         stationary_psi = max(float(r["value"][1]) for r in loop.query("driftline_feature_drift_psi"))
         assert stationary_psi < 0.1
@@ -139,7 +142,7 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
             return next((h for h in status["history"] if h["outcome"] == "promoted"), None)
 
         result = wait_for(promoted, timeout=240, interval=2, message="a retrain promoted by the drift alert")
-        assert "DriftlineFeatureDrift" in result["trigger"]
+        assert any(name in result["trigger"] for name in RETRAIN_ALERTS), result["trigger"]  # whichever came first
         new = result["new_version"]
         assert new != champion and registry.alias("production").version == new  # type: ignore[union-attr]
 

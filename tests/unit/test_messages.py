@@ -62,7 +62,7 @@ def test_predictions_round_trip(binary: bool) -> None:
     assert first == {"id": "a", "model": "m", "version": 3, "fingerprint": "f" * 64,
                      "scored_at": "1970-01-01T00:00:00.500+00:00", "score" if binary else "scores": scores[0],
                      "label": 0, "event_time": 10}  # fmt: skip
-    assert [decode_prediction(d) for d in documents] == [Prediction("a", 3, 0), Prediction("b", 3, 1)]
+    assert [decode_prediction(d) for d in documents] == [Prediction("a", 3, 0, 10), Prediction("b", 3, 1, 20)]
 
 
 def test_a_broken_prediction_document_is_a_clear_error() -> None:
