@@ -93,7 +93,10 @@ class TrainerSettings(_Section):
     port: int = Field(8088, ge=1, le=65535)
     webhook_token: SecretStr = SecretStr("driftline-local-token")
     cooldown_seconds: float = Field(300.0, ge=0)
-    promote_margin: float = Field(0.005, ge=0)
+    promote_margin: float = Field(
+        0.005, ge=0, description="the lower bound of the 95% interval of the challenger's holdout accuracy gain over "
+        "the champion (paired bootstrap) must exceed this",
+    )  # fmt: skip
     retrain_window: int = Field(
         20_000, ge=100, description="most labeled records a retrain learns from (the newest, after the change point)"
     )
@@ -105,6 +108,7 @@ class TrainerSettings(_Section):
     retrain_min_rows: int = Field(2000, ge=50, description="fewer recent labeled records than this: skip")
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="newest share of the recent data for the gate")
     max_epochs: int = Field(30, ge=1)
+    bootstrap_resamples: int = Field(1000, ge=100, description="resamples of every bootstrap interval (the gate's)")
     seed: int = 7
 
 

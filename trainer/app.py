@@ -37,6 +37,7 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
         holdout_fraction=t.holdout_fraction,
         min_rows=t.retrain_min_rows,
         config=TrainConfig(seed=t.seed, max_epochs=t.max_epochs),
+        resamples=t.bootstrap_resamples,
     )
 
     def release(candidate: Candidate, why: str) -> int:

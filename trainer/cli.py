@@ -96,10 +96,22 @@ def _models_show(args: argparse.Namespace, settings: Settings) -> int:
     manifest = registry.verify(args.version)
     path = registry.path(args.version)
     training = orjson.loads((path / "training.json").read_bytes()) if (path / "training.json").exists() else {}
+    metrics = registry.get(args.version).metrics
+    level = (metrics.get("interval") or {}).get("level", 0.95)
+    intervals = {name: {"value": metrics.get(name), "ci": metrics.get(f"{name}_ci")}
+                 for name in ("accuracy", "roc_auc", "log_loss", "f1") if name in metrics}  # fmt: skip
+    search = training.get("search") or {}
+    trials = [{k: t.get(k) for k in ("trial", "overrides", "validation", "seconds", "skipped") if k in t}
+              for t in search.get("trials", [])]  # fmt: skip
     Console().print_json(orjson.dumps({
         "version": args.version, "path": str(path), "fingerprint": manifest.fingerprint,
-        "files": dict(manifest.files), "metrics": registry.get(args.version).metrics,
-        "training": {k: training.get(k) for k in ("source", "epochs_run", "best_epoch", "rows", "durations_seconds")},
+        "files": dict(manifest.files), "metrics": metrics,
+        "test": {"rows": metrics.get("rows"), "level": level, **intervals,
+                 "baseline_accuracy": metrics.get("baseline_accuracy"), "vs_baseline": metrics.get("vs_baseline")},
+        "training": {k: training.get(k) for k in ("source", "epochs_run", "best_epoch", "stopped_by", "rows",
+                                                  "durations_seconds")},
+        "search": {"selected": search.get("selected"), "seconds": search.get("seconds"), "trials": trials}
+        if search else None,
     }).decode())  # fmt: skip
     return 0
 

@@ -11,16 +11,29 @@ so each one is testable against a hand-computed example. Conventions shared by e
 
 A metric that is undefined on the data (AUC when only one class is present) is ``nan``; callers that write
 JSON turn it into ``null``.
+
+Error bars are seeded percentile bootstraps: each resample draws ``n`` rows with replacement, held as a matrix of
+how often each row was drawn, so every metric of every resample is a few matrix products (no loop per resample).
+A paired bootstrap (the same resampled rows for both) gives the interval of one model's accuracy minus another's,
+or minus the majority-class baseline's: the gate's question, "better on these rows, beyond chance?".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
-__all__ = ["LOG_LOSS_EPS", "accuracy", "confusion_matrix", "evaluate", "f1", "log_loss", "predicted", "roc_auc"]
+__all__ = ["LEVEL", "LOG_LOSS_EPS", "RESAMPLES", "accuracy", "accuracy_difference", "bootstrap_intervals",
+           "confusion_matrix", "evaluate", "f1", "log_loss", "majority_baseline", "predicted", "roc_auc"]  # fmt: skip
 
 #: Probabilities are clipped to [eps, 1 - eps] before the log: float32 sigmoids reach exactly 0 and 1.
 LOG_LOSS_EPS = 1e-7
+#: Bootstrap resamples and the confidence level of every interval.
+RESAMPLES = 1000
+LEVEL = 0.95
+_CHUNK = 200  # resamples drawn at once: memory stays at _CHUNK * n counts
 
 
 def _check(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,10 +139,13 @@ def f1(y: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean([_f1_of(cm, int(c)) for c in present]))
 
 
-def evaluate(y: np.ndarray, probs: np.ndarray) -> dict[str, float | int | list[list[int]]]:
-    """Every metric at once, as metrics.json holds them (``rows`` and the confusion matrix included)."""
+def evaluate(
+    y: np.ndarray, probs: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
+) -> dict[str, Any]:
+    """Every metric at once, as metrics.json holds them: ``rows``, the confusion matrix, and (when ``resamples``)
+    each metric's interval as ``<metric>_ci``, the majority-class baseline and this model's accuracy above it."""
     y, p = _check(y, probs)
-    return {
+    report: dict[str, Any] = {
         "accuracy": accuracy(y, p),
         "roc_auc": roc_auc(y, p),
         "log_loss": log_loss(y, p),
@@ -137,3 +153,114 @@ def evaluate(y: np.ndarray, probs: np.ndarray) -> dict[str, float | int | list[l
         "rows": int(y.size),
         "confusion_matrix": confusion_matrix(y, p).tolist(),
     }
+    k = 2 if p.ndim == 1 else p.shape[1]
+    majority, baseline = majority_baseline(y, k)
+    report.update(baseline_class=majority, baseline_accuracy=baseline)
+    if resamples:
+        intervals = bootstrap_intervals(y, p, resamples=resamples, seed=seed, level=level)
+        report.update({f"{name}_ci": list(bounds) for name, bounds in intervals.items()})
+        constant = np.full(y.size, majority)
+        report["vs_baseline"] = accuracy_difference(y, predicted(p), constant, resamples=resamples, seed=seed,
+                                                    level=level)  # fmt: skip
+        report["interval"] = {"method": "percentile bootstrap", "level": level, "resamples": resamples, "seed": seed}
+    return report
+
+
+def majority_baseline(y: np.ndarray, n_classes: int) -> tuple[int, float]:
+    """The class a constant model would answer (the most frequent in ``y``, ties to the lower index) and its
+    accuracy on ``y``: what a model must beat to be worth serving."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
+    majority = int(counts.argmax())
+    return majority, float(counts[majority] / max(1, counts.sum()))
+
+
+def _resample_counts(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Seeded bootstrap resamples of ``n`` rows as ``(chunk, n)`` float64 counts of each row's draws."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, _CHUNK):
+        b = min(_CHUNK, resamples - start)
+        drawn = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+        yield np.bincount(drawn.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1.0 - level) / 2.0
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(finite, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _weighted_auc(w: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC of each row of weights ``w`` (tied scores count one half); nan without both classes."""
+    order = np.argsort(score, kind="mergesort")
+    starts = np.flatnonzero(np.r_[True, np.diff(score[order]) != 0])
+    ws = w if np.array_equal(order, np.arange(order.size)) else w[:, order]  # callers may pass sorted rows
+    pos = np.add.reduceat(ws * positive[order], starts, axis=1)
+    neg = np.add.reduceat(ws * ~positive[order], starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (pos * (below + 0.5 * neg)).sum(axis=1) / total, np.nan)
+
+
+def _mean_of(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Row means over the kept entries (macro averages); nan for a row that keeps none."""
+    count = keep.sum(axis=1)
+    total = np.where(keep, values, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _weighted_f1(w: np.ndarray, truth: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    tp, fp, fn = w @ (truth & guess), w @ (~truth & guess), w @ (truth & ~guess)
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, 0.0)
+
+
+def bootstrap_intervals(
+    y: np.ndarray, probs: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
+) -> dict[str, tuple[float, float]]:
+    """Percentile-bootstrap intervals of accuracy, ROC AUC, log loss and F1 (each defined as above)."""
+    y, p = _check(y, probs)
+    if p.ndim == 1:  # resampled counts are exchangeable, so rows may come in score order (the AUC's sort)
+        order = np.argsort(p, kind="mergesort")
+        y, p = y[order], p[order]
+    guess = predicted(p)
+    correct = (guess == y).astype(np.float64)
+    clipped = np.clip(p, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
+    if p.ndim == 1:
+        nll = -np.where(y == 1, np.log(clipped), np.log1p(-clipped))
+    else:
+        nll = -np.log(clipped[np.arange(y.size), y])
+    stats: dict[str, list[np.ndarray]] = {"accuracy": [], "roc_auc": [], "log_loss": [], "f1": []}
+    classes = [1] if p.ndim == 1 else list(range(p.shape[1]))
+    for w in _resample_counts(y.size, resamples, seed):
+        stats["accuracy"].append(w @ correct / y.size)
+        stats["log_loss"].append(w @ nll / y.size)
+        if p.ndim == 1:
+            stats["roc_auc"].append(_weighted_auc(w, y == 1, p))
+            stats["f1"].append(_weighted_f1(w, y == 1, guess == 1))
+            continue
+        aucs = np.stack([_weighted_auc(w, y == c, p[:, c]) for c in classes], axis=1)
+        f1s = np.stack([_weighted_f1(w, y == c, guess == c) for c in classes], axis=1)
+        present = np.stack([w @ ((y == c) | (guess == c)) > 0 for c in classes], axis=1)
+        stats["roc_auc"].append(_mean_of(aucs, ~np.isnan(aucs)))
+        stats["f1"].append(_mean_of(f1s, present))
+    return {name: _percentiles(np.concatenate(values), level) for name, values in stats.items()}
+
+
+def accuracy_difference(
+    y: np.ndarray, guess_a: np.ndarray, guess_b: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0,
+    level: float = LEVEL,
+) -> dict[str, Any]:
+    """Accuracy of predicted classes ``guess_a`` minus that of ``guess_b`` on the same rows ``y``, with its
+    paired-bootstrap interval: ``{"difference": d, "ci": [low, high]}``. ``low > 0``: a is better beyond chance."""
+    y = np.asarray(y)
+    if not (y.shape == np.shape(guess_a) == np.shape(guess_b)) or y.size == 0:
+        raise ValueError(f"expected predictions for {y.size} rows, found {np.shape(guess_a)} and {np.shape(guess_b)}")
+    delta = (np.asarray(guess_a) == y).astype(np.float64) - (np.asarray(guess_b) == y)
+    resampled = np.concatenate([w @ delta / y.size for w in _resample_counts(y.size, resamples, seed)])
+    return {"difference": float(delta.mean()), "ci": list(_percentiles(resampled, level))}

@@ -28,7 +28,8 @@ from driftline.registry import PRODUCTION, Registry
 from trainer.curves import plot_curves
 from trainer.training import Candidate
 
-__all__ = ["CURVES_FILE", "TRAINING_FILE", "register_candidate", "training_record"]
+__all__ = ["CURVES_FILE", "TRAINING_FILE", "baseline_summary", "beats_baseline", "register_candidate",
+           "training_record"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ def register_candidate(
     """Register ``candidate`` as a new version of ``registry``'s model and return its number.
 
     ``promote``: True moves ``production`` to it, False leaves aliases alone, None (default) promotes only when
-    there is no production version yet. Raises IntegrityError (the version stays, unpromoted) when the
-    registered version does not load back or scores differently from the candidate.
+    there is no production version yet and the candidate beats the majority-class baseline on its test rows
+    (see ``beats_baseline``). Raises IntegrityError (the version stays, unpromoted) when the registered version
+    does not load back or scores differently from the candidate.
     """
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="driftline-release-") as tmp:
@@ -66,7 +68,14 @@ def register_candidate(
         version = registry.register(files, metadata=metadata)
     verify_release(registry, version, candidate)
     if promote is None:
-        promote = registry.alias(PRODUCTION) is None
+        first = registry.alias(PRODUCTION) is None
+        promote = first and beats_baseline(candidate.metrics)
+        if first and not promote:
+            logger.warning("model=%s model_version=%d is not promoted: %s", registry.model, version,
+                           baseline_summary(candidate.metrics))  # fmt: skip
+    elif promote and not beats_baseline(candidate.metrics):
+        logger.warning("model=%s model_version=%d promoted as asked, although %s", registry.model, version,
+                       baseline_summary(candidate.metrics))  # fmt: skip
     if promote:
         registry.promote(version)
     logger.info(
@@ -74,6 +83,22 @@ def register_candidate(
         registry.model, version, promote, time.perf_counter() - t0,
     )  # fmt: skip
     return version
+
+
+def beats_baseline(metrics: Mapping[str, Any]) -> bool:
+    """Whether test metrics (``trainer.evaluation.evaluate``) show accuracy above the majority-class baseline's
+    beyond chance: the lower bound of the paired-bootstrap interval of the difference is above 0 (without an
+    interval: the point difference)."""
+    vs = metrics.get("vs_baseline")
+    if isinstance(vs, Mapping) and vs.get("ci") is not None:
+        return float(vs["ci"][0]) > 0.0
+    return float(metrics["accuracy"]) > float(metrics.get("baseline_accuracy", 0.0))
+
+
+def baseline_summary(metrics: Mapping[str, Any]) -> str:
+    ci = (metrics.get("vs_baseline") or {}).get("ci")
+    baseline = float(metrics.get("baseline_accuracy", float("nan")))
+    return f"test accuracy {float(metrics['accuracy']):.4f} vs majority baseline {baseline:.4f} (difference CI {ci})"
 
 
 def verify_release(registry: Registry, version: int, candidate: Candidate) -> ModelBundle:

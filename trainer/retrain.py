@@ -1,8 +1,12 @@
 """One retrain: recent labeled data → challenger → gate against the champion on the same newest holdout → release.
 
 The holdout is the newest slice of the recent data by event time, unseen by the challenger's training, so both
-models are judged on the world as it is now. Only a challenger better by the configured margin is registered,
-promoted and announced (publishing only versions that passed the gate).
+models are judged on the world as it is now.
+
+The gate, with error bars: on the holdout rows, the paired bootstrap interval of the challenger's accuracy minus
+the champion's must lie wholly above the margin (its lower bound > margin), and the interval of its accuracy minus
+the majority-class baseline's (always answering the holdout's most frequent class) wholly above 0. Only such a
+challenger is registered, promoted and announced (publishing only versions that passed the gate).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from driftline.contract import Contract
 from driftline.errors import DriftlineError
 from driftline.preprocessing import columns_from_frame
 from driftline.registry import Registry
-from trainer.evaluation import evaluate
+from trainer.evaluation import RESAMPLES, accuracy_difference, evaluate, majority_baseline, predicted
 from trainer.training import Candidate, TrainConfig, class_indices, fit_candidate
 
 logger = logging.getLogger(__name__)
@@ -38,16 +42,18 @@ class RetrainResult:
     new_version: int | None = None
     champion_holdout: dict[str, Any] = field(default_factory=dict)
     challenger_holdout: dict[str, Any] = field(default_factory=dict)
+    comparison: dict[str, Any] = field(default_factory=dict)  # the gate's paired differences (see gate)
     rows: int = 0
     seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class RetrainPolicy:
-    margin: float = 0.005  # the challenger's holdout accuracy must beat the champion's by this much
+    margin: float = 0.005  # the lower bound of the challenger's holdout accuracy gain must exceed this
     holdout_fraction: float = 0.2
     min_rows: int = 2000
     config: TrainConfig = field(default_factory=TrainConfig)
+    resamples: int = RESAMPLES  # bootstrap resamples of every interval (seeded with config.seed)
 
 
 def split_by_time(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -56,23 +62,34 @@ def split_by_time(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.Data
     return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
 
 
-def holdout_metrics(scores: np.ndarray, frame: pd.DataFrame, contract: Contract) -> dict[str, Any]:
-    y = class_indices(frame[contract.label.name], contract)
-    keep = y >= 0
-    return {**evaluate(y[keep], scores[keep]), "rows": int(keep.sum())}
-
-
 def challenger_scores(candidate: Candidate, frame: pd.DataFrame) -> np.ndarray:
     columns = columns_from_frame(frame, candidate.contract)
     return np.asarray(candidate.scorer(candidate.preprocessor.transform(columns)))
 
 
-def gate(champion: dict[str, Any], challenger: dict[str, Any], margin: float) -> tuple[bool, str]:
-    """Promote only when the challenger is better on the same holdout by at least ``margin``."""
-    old, new = float(champion[GATE_METRIC]), float(challenger[GATE_METRIC])
-    verdict = new >= old + margin
-    relation = "beats" if verdict else "does not beat"
-    return verdict, f"challenger {GATE_METRIC} {new:.4f} {relation} champion {old:.4f} + margin {margin:.4f}"
+def gate(
+    y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, margin: float, *, resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> tuple[bool, str, dict[str, Any]]:
+    """Promote only a challenger whose holdout accuracy gain over the champion is above ``margin`` beyond chance
+    and whose accuracy is above the majority-class baseline's beyond chance (both: lower bound of the 95 %
+    paired-bootstrap interval). Returns the verdict, a sentence saying why, and both differences."""
+    k = 2 if np.ndim(challenger) == 1 else np.shape(challenger)[1]
+    new = predicted(challenger)
+    majority, baseline = majority_baseline(y, k)
+    kw: dict[str, Any] = {"resamples": resamples, "seed": seed}
+    gain = accuracy_difference(y, new, predicted(champion), **kw)
+    lift = accuracy_difference(y, new, np.full(len(y), majority), **kw)
+    beats_champion, beats_baseline = gain["ci"][0] > margin, lift["ci"][0] > 0.0
+    comparison = {"vs_champion": gain, "vs_baseline": lift, "baseline_accuracy": baseline, "margin": margin}
+    (lo, hi), (blo, bhi) = gain["ci"], lift["ci"]
+    above = {True: "above", False: "not above"}
+    why = (
+        f"challenger {GATE_METRIC} {gain['difference']:+.4f} vs champion (95% CI {lo:+.4f}..{hi:+.4f}), "
+        f"{above[beats_champion]} margin {margin:.4f}; {lift['difference']:+.4f} vs the majority baseline "
+        f"{baseline:.4f} (95% CI {blo:+.4f}..{bhi:+.4f}), {above[beats_baseline]} 0"
+    )
+    return beats_champion and beats_baseline, why, comparison
 
 
 def retrain(
@@ -100,16 +117,20 @@ def retrain(
         return done("skipped", f"{rows} recent labeled records, fewer than the {policy.min_rows} needed",
                     champion_version=champion.version, rows=rows)  # fmt: skip
     train, holdout = split_by_time(frame, policy.holdout_fraction)
+    contract, seed = champion.contract, policy.config.seed
     try:
-        candidate = fit_candidate(train, champion.contract, policy.config)
-        champion_eval = holdout_metrics(champion.predict(columns_from_frame(holdout, champion.contract)).scores,
-                                        holdout, champion.contract)  # fmt: skip
-        challenger_eval = holdout_metrics(challenger_scores(candidate, holdout), holdout, champion.contract)
+        candidate = fit_candidate(train, contract, policy.config)
+        y = class_indices(holdout[contract.label.name], contract)
+        keep = y >= 0
+        old = champion.predict(columns_from_frame(holdout, contract)).scores[keep]
+        new = challenger_scores(candidate, holdout)[keep]
+        champion_eval = evaluate(y[keep], old, resamples=policy.resamples, seed=seed)
+        challenger_eval = evaluate(y[keep], new, resamples=policy.resamples, seed=seed)
+        promote, why, comparison = gate(y[keep], old, new, policy.margin, resamples=policy.resamples, seed=seed)
     except (DriftlineError, ValueError) as exc:
         return done("failed", f"training or evaluation failed: {exc}", champion_version=champion.version, rows=rows)
-    promote, why = gate(champion_eval, challenger_eval, policy.margin)
     extra: dict[str, Any] = {"champion_version": champion.version, "champion_holdout": champion_eval,
-                             "challenger_holdout": challenger_eval, "rows": rows}  # fmt: skip
+                             "challenger_holdout": challenger_eval, "comparison": comparison, "rows": rows}  # fmt: skip
     if not promote:
         return done("rejected", why, **extra)
     try:

@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 class TrainConfig(BaseModel):
     """How to train. ``class_weight="auto"`` uses balanced weights when the smallest class's share of the
-    training rows is below ``imbalance_ratio / k`` (k classes): below 40% for a binary label."""
+    training rows is below ``imbalance_ratio / k`` (k classes): below 40% for a binary label. The default,
+    ``none``, suits a gate that scores accuracy (reweighting trades accuracy for the smaller class's recall)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -51,7 +52,7 @@ class TrainConfig(BaseModel):
     validation_fraction: float = Field(0.15, gt=0.0, lt=1.0)
     test_fraction: float = Field(0.15, gt=0.0, lt=1.0)
     seed: int = Field(7, ge=0)
-    class_weight: Literal["auto", "balanced", "none"] = "auto"
+    class_weight: Literal["auto", "balanced", "none"] = "none"
     imbalance_ratio: float = Field(0.8, gt=0.0, le=1.0)
     preprocessing: PreprocessingOptions = PreprocessingOptions()
 

@@ -7,7 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from trainer.evaluation import accuracy, evaluate, f1, log_loss, roc_auc
+from trainer.evaluation import (
+    accuracy,
+    accuracy_difference,
+    bootstrap_intervals,
+    evaluate,
+    f1,
+    log_loss,
+    majority_baseline,
+    roc_auc,
+)
 
 Y = np.array([0, 0, 1, 1])
 P = np.array([0.1, 0.6, 0.4, 0.9])  # predicted 0, 1, 0, 1 → one false positive, one false negative
@@ -50,3 +59,89 @@ def test_bad_inputs_are_refused() -> None:
         accuracy(np.array([0, 3]), np.array([0.5, 0.5]))
     with pytest.raises(ValueError):
         accuracy(np.array([0, 1]), np.array([np.nan, 0.5]))
+
+
+# -- error bars ---------------------------------------------------------------------------------------------
+
+
+def _binary(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    return y, np.clip(0.35 * y + 0.65 * rng.random(n), 0.0, 1.0)  # informative, imperfect, ties-free
+
+
+def test_the_resampled_metrics_are_the_metrics_of_the_resampled_rows() -> None:
+    from trainer.evaluation import _resample_counts, _weighted_auc, _weighted_f1
+
+    y, p = _binary(300)
+    p[:40] = 0.5  # ties count one half in both
+    w = next(_resample_counts(y.size, 3, seed=4))
+    for row in w:
+        rows = np.repeat(np.arange(y.size), row.astype(int))
+        assert _weighted_auc(row[None], y == 1, p)[0] == pytest.approx(roc_auc(y[rows], p[rows]))
+        assert _weighted_f1(row[None], y == 1, p >= 0.5)[0] == pytest.approx(f1(y[rows], p[rows]))
+        assert row.sum() == y.size
+
+
+def test_intervals_are_seeded_hold_the_estimate_and_shrink_with_rows() -> None:
+    y, p = _binary(2000)
+    a = bootstrap_intervals(y, p, resamples=500, seed=1)
+    assert a == bootstrap_intervals(y, p, resamples=500, seed=1)
+    assert a != bootstrap_intervals(y, p, resamples=500, seed=2)
+    for name, metric in (("accuracy", accuracy), ("roc_auc", roc_auc), ("log_loss", log_loss), ("f1", f1)):
+        low, high = a[name]
+        assert low < metric(y, p) < high, name
+    acc = accuracy(y, p)  # the normal approximation's half width, 1.96 sqrt(a (1 - a) / n)
+    assert a["accuracy"][1] - a["accuracy"][0] == pytest.approx(2 * 1.96 * math.sqrt(acc * (1 - acc) / 2000), rel=0.15)
+    small = bootstrap_intervals(y[:200], p[:200], resamples=500, seed=1)["accuracy"]
+    assert small[1] - small[0] > 2 * (a["accuracy"][1] - a["accuracy"][0])
+
+
+def test_multiclass_intervals() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 900)
+    p = rng.dirichlet([1.0, 1.0, 1.0], 900)
+    p[np.arange(900), y] += 0.6
+    p /= p.sum(axis=1, keepdims=True)
+    intervals = bootstrap_intervals(y, p, resamples=300, seed=0)
+    for name, metric in (("accuracy", accuracy), ("roc_auc", roc_auc), ("f1", f1), ("log_loss", log_loss)):
+        assert intervals[name][0] < metric(y, p) < intervals[name][1], name
+
+
+def test_paired_difference_of_accuracies() -> None:
+    y, p = _binary(1000)
+    guess = (p >= 0.5).astype(int)
+    same = accuracy_difference(y, guess, guess, resamples=200)
+    assert same == {"difference": 0.0, "ci": [0.0, 0.0]}
+    better = guess.copy()
+    wrong = np.flatnonzero(better != y)[:60]
+    better[wrong] = y[wrong]  # 60 more right of 1000, nothing else changed: clearly better
+    result = accuracy_difference(y, better, guess, resamples=500, seed=3)
+    assert result["difference"] == pytest.approx(0.06) and 0.04 < result["ci"][0] < 0.06 < result["ci"][1]
+    flip = accuracy_difference(y, guess, better, resamples=500, seed=3)
+    assert flip["ci"][1] < 0
+    slightly = guess.copy()
+    slightly[wrong[:2]] = y[wrong[:2]]
+    assert accuracy_difference(y, slightly, guess, resamples=500)["ci"][0] <= 0  # 2 rows of 1000: not beyond chance
+    with pytest.raises(ValueError):
+        accuracy_difference(y, guess[:10], guess)
+
+
+def test_majority_baseline_and_evaluate_report() -> None:
+    assert majority_baseline(np.array([1, 1, 0, 1]), 2) == (1, 0.75)
+    assert majority_baseline(np.array([0, 1]), 2) == (0, 0.5)  # a tie: the lower class
+    y, p = _binary(500)
+    report = evaluate(y, p, resamples=200, seed=5)
+    assert report["accuracy_ci"][0] < report["accuracy"] < report["accuracy_ci"][1]
+    assert report["baseline_accuracy"] == max(y.mean(), 1 - y.mean())
+    assert report["vs_baseline"]["difference"] == pytest.approx(report["accuracy"] - report["baseline_accuracy"])
+    assert report["interval"] == {"method": "percentile bootstrap", "level": 0.95, "resamples": 200, "seed": 5}
+    plain = evaluate(y, p, resamples=0)
+    assert "accuracy_ci" not in plain and "vs_baseline" not in plain and "baseline_accuracy" in plain
+
+
+def test_a_constant_model_does_not_beat_the_baseline() -> None:
+    y = np.array([1] * 77 + [0] * 23)
+    report = evaluate(y, np.full(100, 0.9), resamples=200)
+    assert report["accuracy"] == report["baseline_accuracy"] == 0.77
+    assert report["vs_baseline"] == {"difference": 0.0, "ci": [0.0, 0.0]}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -13,10 +15,10 @@ from driftline.contract import Contract
 from driftline.preprocessing import columns_from_frame
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
-from trainer.release import register_candidate
+from trainer.release import beats_baseline, register_candidate
 from trainer.training import Candidate, TrainConfig, fit_candidate, split_indices
 
-QUICK = TrainConfig(max_epochs=3, hidden_layers=(16,), seed=3)
+QUICK = TrainConfig(max_epochs=10, hidden_layers=(16,), learning_rate=1e-2, class_weight="none", seed=3)
 
 
 def test_split_is_seeded_disjoint_complete_and_stratified() -> None:
@@ -46,6 +48,14 @@ def test_preprocessing_is_fitted_on_the_training_split_only(candidate: Candidate
     assert salary.center != pytest.approx(float(frame["salary"].mean()), rel=1e-9)
 
 
+def test_test_metrics_carry_intervals_and_the_baseline(candidate: Candidate) -> None:
+    metrics = candidate.metrics
+    assert metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
+    assert metrics["roc_auc_ci"][0] <= metrics["roc_auc"] <= metrics["roc_auc_ci"][1]
+    assert metrics["interval"]["resamples"] == 1000
+    assert 0.6 < metrics["baseline_accuracy"] < 0.75  # function 1 labels two thirds of the ages group A
+
+
 def test_candidate_scores_are_finite_probabilities(candidate: Candidate) -> None:
     columns = columns_from_frame(AgrawalSource(seed=12).frame(500), candidate.contract)
     scores = candidate.scorer(candidate.preprocessor.transform(columns))
@@ -65,6 +75,19 @@ def test_release_writes_every_artifact_and_promotes_only_the_first(candidate: Ca
     assert registry.alias("production").version == first  # type: ignore[union-attr]
     bundle = ModelBundle.load(registry, second)
     assert bundle.version == second and bundle.preprocessor.fingerprint == candidate.preprocessor.fingerprint
+    metrics = orjson.loads((registry.path(first) / "metrics.json").read_bytes())
+    assert metrics["accuracy_ci"] == list(candidate.metrics["accuracy_ci"]) and "baseline_accuracy" in metrics
+
+
+def test_a_first_model_no_better_than_the_baseline_is_not_promoted(candidate: Candidate, tmp_path: Path) -> None:
+    registry = Registry(tmp_path, "m")
+    poor = replace(candidate, metrics={**candidate.metrics, "accuracy": 0.70, "baseline_accuracy": 0.69,
+                                       "vs_baseline": {"difference": 0.01, "ci": [-0.01, 0.03]}})  # fmt: skip
+    assert not beats_baseline(poor.metrics) and beats_baseline(candidate.metrics)
+    first = register_candidate(registry, poor, source_description="test")
+    assert registry.alias("production") is None and registry.latest().version == first  # type: ignore[union-attr]
+    forced = register_candidate(registry, poor, source_description="test", promote=True)  # asked for: done
+    assert registry.alias("production").version == forced  # type: ignore[union-attr]
 
 
 def test_multiclass() -> None:
