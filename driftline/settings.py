@@ -107,7 +107,11 @@ class TrainerSettings(_Section):
     settle_seconds: float = Field(20.0, gt=0, description="seconds between two settle rounds (labels keep arriving)")
     retrain_min_rows: int = Field(2000, ge=50, description="fewer recent labeled records than this: skip")
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="newest share of the recent data for the gate")
-    max_epochs: int = Field(30, ge=1)
+    max_epochs: int = Field(200, ge=1, description="most epochs of one search trial (early stopping usually stops it)")
+    search_budget_seconds: float = Field(
+        40.0, gt=0, description="wall time of a retrain's hyperparameter search; the trial running at its end is cut"
+    )
+    warm_start: bool = Field(False, description="also try a challenger started from the champion's weights")
     bootstrap_resamples: int = Field(1000, ge=100, description="resamples of every bootstrap interval (the gate's)")
     seed: int = 7
 

@@ -20,6 +20,7 @@ from trainer.recent_data import recent_labeled
 from trainer.release import register_candidate
 from trainer.request import RetrainRequest
 from trainer.retrain import RetrainPolicy, RetrainResult, retrain
+from trainer.search import SearchConfig
 from trainer.service import RetrainScheduler, create_web_app
 from trainer.training import Candidate, TrainConfig
 
@@ -37,6 +38,7 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
         holdout_fraction=t.holdout_fraction,
         min_rows=t.retrain_min_rows,
         config=TrainConfig(seed=t.seed, max_epochs=t.max_epochs),
+        search=SearchConfig(budget_seconds=t.search_budget_seconds, warm_start=t.warm_start),
         resamples=t.bootstrap_resamples,
     )
 

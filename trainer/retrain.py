@@ -1,7 +1,7 @@
 """One retrain: recent labeled data → challenger → gate against the champion on the same newest holdout → release.
 
 The holdout is the newest slice of the recent data by event time, unseen by the challenger's training, so both
-models are judged on the world as it is now.
+models are judged on the world as it is now. The challenger comes from a bounded search (:mod:`trainer.search`).
 
 The gate, with error bars: on the holdout rows, the paired bootstrap interval of the challenger's accuracy minus
 the champion's must lie wholly above the margin (its lower bound > margin), and the interval of its accuracy minus
@@ -26,7 +26,8 @@ from driftline.errors import DriftlineError
 from driftline.preprocessing import columns_from_frame
 from driftline.registry import Registry
 from trainer.evaluation import RESAMPLES, accuracy_difference, evaluate, majority_baseline, predicted
-from trainer.training import Candidate, TrainConfig, class_indices, fit_candidate
+from trainer.search import SearchConfig, search
+from trainer.training import Candidate, TrainConfig, class_indices
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class RetrainPolicy:
     holdout_fraction: float = 0.2
     min_rows: int = 2000
     config: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     resamples: int = RESAMPLES  # bootstrap resamples of every interval (seeded with config.seed)
 
 
@@ -119,7 +121,8 @@ def retrain(
     train, holdout = split_by_time(frame, policy.holdout_fraction)
     contract, seed = champion.contract, policy.config.seed
     try:
-        candidate = fit_candidate(train, contract, policy.config)
+        start = (champion.preprocessor, champion.scorer.model)
+        candidate = search(train, contract, policy.config, policy.search, champion=start)
         y = class_indices(holdout[contract.label.name], contract)
         keep = y >= 0
         old = champion.predict(columns_from_frame(holdout, contract)).scores[keep]

@@ -1,12 +1,10 @@
 """Fit a candidate model: seeded split, preprocessing fitted on the training split, a Keras MLP, early stopping.
 
-The recipe (DESIGN sections 3-4): labels → class indices in the contract's order; a seeded train/validation/test
-split, stratified when every class is large enough; the :class:`~driftline.preprocessing.Preprocessor` fitted on
-the *training* rows only; an MLP trained with Adam and early stopping on validation loss (best weights restored);
-metrics on the test rows through the same batched :class:`~driftline.scoring.Scorer` serving uses; and the drift
-:class:`~driftline.profile.Profile` of the training rows and the model's scores on them.
-
-TensorFlow is imported inside the functions that need it, so importing this module stays cheap.
+The recipe (DESIGN 3-4): a seeded split, stratified when classes allow; the Preprocessor fitted on the training rows,
+numeric features also as piecewise-linear quantile bins; an MLP (ReLU, dropout, L2, L1 on the inputs), Adam, early
+stopping on validation loss, best weights restored; no class weights (the gate scores accuracy); test metrics with
+intervals through the serving Scorer; the drift profile. Three stages (``prepare``, ``fit_model``, ``finish``) let
+:mod:`trainer.search` fit several configurations on one split and finish only the one it keeps.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,45 +24,45 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.modelio import require_keras
-from driftline.preprocessing import PreprocessingOptions, Preprocessor, columns_from_frame
+from driftline.preprocessing import NumericEncoding, PreprocessingOptions, Preprocessor, columns_from_frame
 from driftline.profile import Profile
 from trainer.evaluation import evaluate
 
-__all__ = ["Candidate", "Split", "TrainConfig", "build_model", "class_indices", "class_weights",
-           "fit_candidate", "split_indices"]  # fmt: skip
+__all__ = ["Candidate", "Fitted", "Prepared", "Split", "TrainConfig", "build_model", "class_indices",
+           "class_weights", "finish", "fit_candidate", "fit_model", "prepare", "split_indices"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 
 class TrainConfig(BaseModel):
-    """How to train. ``class_weight="auto"`` uses balanced weights when the smallest class's share of the
-    training rows is below ``imbalance_ratio / k`` (k classes): below 40% for a binary label. The default,
-    ``none``, suits a gate that scores accuracy (reweighting trades accuracy for the smaller class's recall)."""
+    """How to train. ``class_weight="auto"`` uses balanced weights when the smallest class's share of the training
+    rows is below ``imbalance_ratio / k`` (k classes); the default, ``none``, suits a gate that scores accuracy."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    hidden_layers: tuple[int, ...] = (64, 32)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    learning_rate: float = Field(1e-3, gt=0.0)
+    hidden_layers: tuple[int, ...] = (128, 64)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    l2: float = Field(1e-4, ge=0.0, description="L2 penalty on the hidden layers' kernels")
+    l1_input: float = Field(1e-3, ge=0.0, description="L1 penalty on the first layer's kernel: drops unused inputs")
+    learning_rate: float = Field(3e-3, gt=0.0)
     batch_size: int = Field(256, ge=1)
-    max_epochs: int = Field(50, ge=1)
-    patience: int = Field(5, ge=0, description="epochs without a lower validation loss before stopping")
-    validation_fraction: float = Field(0.15, gt=0.0, lt=1.0)
-    test_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    max_epochs: int = Field(200, ge=1)
+    patience: int = Field(10, ge=0, description="epochs without a lower validation loss before stopping")
+    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     seed: int = Field(7, ge=0)
     class_weight: Literal["auto", "balanced", "none"] = "none"
     imbalance_ratio: float = Field(0.8, gt=0.0, le=1.0)
-    preprocessing: PreprocessingOptions = PreprocessingOptions()
+    preprocessing: PreprocessingOptions = PreprocessingOptions(numeric_encoding=NumericEncoding(bins=64))
+    warm_start: bool = Field(False, description="start from the champion's weights, keeping its preprocessor")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if any(units < 1 for units in self.hidden_layers):
             raise ValueError(f"hidden layer sizes must be >= 1, found {list(self.hidden_layers)}")
         if self.validation_fraction + self.test_fraction >= 0.9:
-            raise ValueError(
-                f"validation + test fractions must leave at least 10% for training, found "
-                f"{self.validation_fraction} + {self.test_fraction}"
-            )
+            fractions = f"{self.validation_fraction} + {self.test_fraction}"
+            raise ValueError(f"validation + test fractions must leave at least 10% for training, found {fractions}")
         return self
 
 
@@ -82,41 +80,58 @@ class Split:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A trained, evaluated model with everything a release needs; not yet registered."""
+class Prepared:
+    """Labeled rows split once, as feature columns and class indices per part; shared by every fit."""
 
     contract: Contract
+    split: Split
+    columns: dict[str, dict[str, np.ndarray]]  # train, validation, test
+    targets: dict[str, np.ndarray]
+    rows: dict[str, int]  # input, unlabeled, train, validation, test
+    started_at: datetime
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One configuration fitted on a Prepared split (not yet evaluated on its test rows)."""
+
     config: TrainConfig
     preprocessor: Preprocessor
     model: Any  # keras.Model
+    history: dict[str, list[float]]  # Keras History.history: loss, accuracy, val_loss, val_accuracy
+    best_epoch: int  # 1-based; its weights are the model's
+    stopped_by: str  # patience | max_epochs | callback (trainer.search names its deadline)
+    class_weight: dict[int, float] | None
+    timings: dict[str, float]  # seconds per stage; a Candidate's also has "total"
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+
+@dataclass(frozen=True)
+class Candidate(Fitted):
+    """A trained, evaluated model with everything a release needs; not yet registered."""
+
+    contract: Contract
     scorer: Any  # driftline.scoring.Scorer
     profile: Profile
-    metrics: dict[str, Any]  # test-split metrics (trainer.evaluation.evaluate)
-    history: dict[str, list[float]]  # Keras History.history: loss, accuracy, val_loss, val_accuracy
-    epochs_run: int
-    best_epoch: int  # 1-based; its weights are the model's
-    class_weight: dict[int, float] | None
+    metrics: dict[str, Any]  # test-split metrics with intervals (trainer.evaluation.evaluate)
     split: Split
     rows: dict[str, int]  # input, unlabeled, train, validation, test
-    timings: dict[str, float]  # seconds per stage and "total"
     started_at: datetime
     finished_at: datetime
+    search: dict[str, Any] | None = None  # trainer.search's record of every configuration tried
 
     @property
     def seconds(self) -> float:
         return self.timings["total"]
 
-    @property
-    def stopped_early(self) -> bool:
-        return self.epochs_run < self.config.max_epochs
-
 
 def class_indices(labels: pd.Series | np.ndarray, contract: Contract) -> np.ndarray:
-    """Labels → int64 indices into ``contract.label.classes`` (-1 where the label is missing).
-
-    A label matches a class by value, or by text (``"1"`` in a CSV matches class ``1``); any other label is a
-    DataError naming it, because silently dropping a class would train a different task.
-    """
+    """Labels → int64 indices into ``contract.label.classes`` (-1 where missing), by value or by text (``"1"`` in
+    a CSV matches class ``1``); any other label is a DataError: dropping a class would train a different task."""
     classes = contract.label.classes
     by_value: dict[Any, int] = {c: i for i, c in enumerate(classes)}
     by_text = {str(c): i for i, c in enumerate(classes)}
@@ -129,10 +144,8 @@ def class_indices(labels: pd.Series | np.ndarray, contract: Contract) -> np.ndar
             unknown.append(value)
         table[j] = -1 if index is None else index
     if unknown:
-        raise DataError(
-            f"labels {sorted(map(str, unknown))[:10]} are not classes of contract {contract.name!r}; "
-            f"expected one of {list(classes)}"
-        )
+        raise DataError(f"labels {sorted(map(str, unknown))[:10]} are not classes of contract {contract.name!r}; "
+                        f"expected one of {list(classes)}")  # fmt: skip
     table[-1] = -1
     return table[codes]
 
@@ -140,11 +153,8 @@ def class_indices(labels: pd.Series | np.ndarray, contract: Contract) -> np.ndar
 def split_indices(
     y: np.ndarray, *, validation_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 7
 ) -> Split:
-    """A seeded train/validation/test split of ``len(y)`` rows; the same inputs give the same split.
-
-    Stratified (each class split in the given proportions) when every class has enough rows to put at least
-    one in the smaller held-out part; otherwise one seeded permutation of all rows.
-    """
+    """A seeded train/validation/test split of ``len(y)`` rows, the same for the same inputs. Stratified when every
+    class has rows enough for one in the smaller held-out part; else one seeded permutation of all rows."""
     y = np.asarray(y)
     n = y.size
     classes, counts = np.unique(y, return_counts=True)
@@ -160,10 +170,8 @@ def split_indices(
         parts["test"].append(shuffled[:n_test])
         parts["validation"].append(shuffled[n_test : n_test + n_val])
         parts["train"].append(shuffled[n_test + n_val :])
-    split = Split(
-        **{name: np.sort(np.concatenate(p)).astype(np.int64) for name, p in parts.items()},
-        stratified=stratified,
-    )
+    split = Split(**{name: np.sort(np.concatenate(p)).astype(np.int64) for name, p in parts.items()},
+                  stratified=stratified)  # fmt: skip
     empty = [name for name, size in split.sizes().items() if size == 0]
     if empty:
         raise DataError(f"{n} labeled rows are too few to split: the {', '.join(empty)} part would be empty")
@@ -182,36 +190,37 @@ def class_weights(y: np.ndarray, n_classes: int, config: TrainConfig) -> dict[in
     return {i: float(w) for i, w in enumerate(weights.tolist())}
 
 
-def build_model(width: int, n_classes: int, config: TrainConfig) -> Any:
-    """A compiled MLP: ``Input(width)`` → (Dense+ReLU [→ Dropout]) per hidden layer → sigmoid unit (binary)
-    or softmax over ``n_classes`` units. Built-in layers only, so it loads under ``safe_mode=True``."""
+def build_model(width: int, n_classes: int, config: TrainConfig, *, start: Any = None) -> Any:
+    """A compiled MLP: ``Input(width)`` → (Dense+ReLU, L2 and on the first L1 [→ Dropout]) per hidden layer →
+    sigmoid unit (binary) or softmax over ``n_classes`` units; built-in layers only, so it loads under
+    ``safe_mode``. A ``start`` model (a warm start) is copied instead, architecture and weights."""
     keras = require_keras()
-    inputs = keras.Input(shape=(width,), name="features")
-    x = inputs
-    for i, units in enumerate(config.hidden_layers, start=1):
-        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
-        if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
-    if n_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
-        loss, accuracy = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
+    if start is not None:
+        model = keras.models.clone_model(start)
+        model.set_weights(start.get_weights())
     else:
-        outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-        loss, accuracy = "sparse_categorical_crossentropy", keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model = keras.Model(inputs, outputs, name="driftline_mlp")
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[accuracy])
+        x = inputs = keras.Input(shape=(width,), name="features")
+        for i, units in enumerate(config.hidden_layers, start=1):
+            l1 = config.l1_input if i == 1 else 0.0
+            penalty = keras.regularizers.L1L2(l1=l1, l2=config.l2) if l1 or config.l2 else None
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty, name=f"hidden_{i}")(x)
+            if config.dropout > 0:
+                x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
+        head = ("probability", 1, "sigmoid") if n_classes == 2 else ("probabilities", n_classes, "softmax")
+        outputs = keras.layers.Dense(head[1], activation=head[2], name=head[0])(x)
+        model = keras.Model(inputs, outputs, name="driftline_mlp")
+    if n_classes == 2:
+        loss, metric = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss, metric = "sparse_categorical_crossentropy", keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
     return model
 
 
-def fit_candidate(frame: pd.DataFrame, contract: Contract, config: TrainConfig | None = None) -> Candidate:
-    """Train and evaluate one candidate on ``frame`` (as :func:`driftline.sources.to_frame` builds it).
-
-    Rows without a label are left out (counted in ``rows["unlabeled"]``). Raises DataError when the frame
-    does not fit the contract or is too small to split.
-    """
-    config = config or TrainConfig()
+def prepare(frame: pd.DataFrame, contract: Contract, config: TrainConfig) -> Prepared:
+    """Labels → class indices, unlabeled rows left out (counted), the seeded split, feature columns per part.
+    Raises DataError when the frame does not fit the contract or is too small to split."""
     started_at, t0 = datetime.now(UTC), time.perf_counter()
-    timings: dict[str, float] = {}
     if contract.label.name not in frame.columns:
         raise DataError(f"the training frame has no label column {contract.label.name!r}")
     labels = class_indices(frame[contract.label.name], contract)
@@ -219,65 +228,72 @@ def fit_candidate(frame: pd.DataFrame, contract: Contract, config: TrainConfig |
     if labeled.size < len(frame):
         logger.warning("leaving out %d unlabeled rows of %d", len(frame) - labeled.size, len(frame))
     y = labels[labeled]
-    k = len(contract.label.classes)
-    split = split_indices(
-        y, validation_fraction=config.validation_fraction, test_fraction=config.test_fraction, seed=config.seed
-    )
-    parts = {name: frame.iloc[labeled[getattr(split, name)]] for name in ("train", "validation", "test")}
-    columns = {name: columns_from_frame(part, contract) for name, part in parts.items()}
-    targets = {name: y[getattr(split, name)] for name in parts}
-    timings["split"] = time.perf_counter() - t0
+    split = split_indices(y, validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
+                          seed=config.seed)  # fmt: skip
+    parts = ("train", "validation", "test")
+    columns = {name: columns_from_frame(frame.iloc[labeled[getattr(split, name)]], contract) for name in parts}
+    rows = {"input": len(frame), "unlabeled": len(frame) - int(labeled.size), **split.sizes()}
+    return Prepared(contract, split, columns, {name: y[getattr(split, name)] for name in parts}, rows, started_at,
+                    time.perf_counter() - t0)  # fmt: skip
 
-    t = time.perf_counter()
-    preprocessor = Preprocessor.fit(columns["train"], contract, config.preprocessing)
-    X = {name: preprocessor.transform(cols) for name, cols in columns.items()}
-    timings["preprocess"] = time.perf_counter() - t
 
-    t = time.perf_counter()
+def fit_model(
+    prepared: Prepared, config: TrainConfig, *, champion: tuple[Preprocessor, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> Fitted:
+    """Fit one configuration: preprocessing on the training rows (the champion's under ``config.warm_start``),
+    then the MLP until early stopping, ``max_epochs`` or one of the extra Keras ``callbacks`` stops it."""
     keras = require_keras()
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(preprocessor.width, k, config)
-    weights = class_weights(targets["train"], k, config)
-
-    def fit_target(name: str) -> np.ndarray:
-        return targets[name].astype(np.float32)[:, None] if k == 2 else targets[name]
-
-    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    progress = keras.callbacks.LambdaCallback(on_epoch_end=_log_epoch)
-    result = model.fit(
-        X["train"], fit_target("train"), validation_data=(X["validation"], fit_target("validation")),
-        epochs=config.max_epochs, batch_size=config.batch_size, class_weight=weights,
-        callbacks=[early, progress], shuffle=True, verbose=0,
-    )  # fmt: skip
-    history = {key: [float(v) for v in values] for key, values in result.history.items()}
-    epochs_run = len(history["loss"])
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
-    timings["fit"] = time.perf_counter() - t
-
+    warm = champion if config.warm_start else None
+    if config.warm_start and warm is None:
+        raise DataError("a warm start needs the champion's preprocessor and model")
+    t, k = time.perf_counter(), len(prepared.contract.label.classes)
+    preprocessor = warm[0] if warm else Preprocessor.fit(prepared.columns["train"], prepared.contract,
+                                                         config.preprocessing)  # fmt: skip
+    X, y = {n: preprocessor.transform(prepared.columns[n]) for n in ("train", "validation")}, prepared.targets
+    timings = {"preprocess": time.perf_counter() - t}
     t = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(preprocessor.width, k, config, start=warm[1] if warm else None)
+    weights = class_weights(y["train"], k, config)
+    fit_y = {n: y[n].astype(np.float32)[:, None] if k == 2 else y[n] for n in ("train", "validation")}
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    result = model.fit(X["train"], fit_y["train"], validation_data=(X["validation"], fit_y["validation"]),
+                       epochs=config.max_epochs, batch_size=config.batch_size, class_weight=weights, shuffle=True,
+                       verbose=0, callbacks=[early, *callbacks])  # fmt: skip
+    history = {key: [float(v) for v in values] for key, values in result.history.items()}
+    timings["fit"] = time.perf_counter() - t
+    ran_out = len(history["loss"]) == config.max_epochs
+    stopped_by = "patience" if early.stopped_epoch else "max_epochs" if ran_out else "callback"
+    best = int(np.argmin(history["val_loss"])) + 1
+    return Fitted(config, preprocessor, model, history, best, stopped_by, weights, timings)
+
+
+def finish(prepared: Prepared, fitted: Fitted, *, search: dict[str, Any] | None = None) -> Candidate:
+    """The serving Scorer, test metrics with intervals and the drift profile of the model kept."""
     from driftline.scoring import Scorer
 
-    scorer = Scorer(model, preprocessor.width)
-    metrics = evaluate(targets["test"], scorer(X["test"]))
-    timings["evaluate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    profile = Profile.fit(columns["train"], contract, scorer(X["train"]), preprocessor=preprocessor, seed=config.seed)
-    timings["profile"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-    rows = {"input": len(frame), "unlabeled": len(frame) - int(labeled.size), **split.sizes()}
-    logger.info(
-        "candidate trained epochs=%d best_epoch=%d test_accuracy=%.4f test_auc=%.4f seconds=%.1f",
-        epochs_run, best_epoch, metrics["accuracy"], metrics["roc_auc"], timings["total"],
-    )  # fmt: skip
-    return Candidate(
-        contract=contract, config=config, preprocessor=preprocessor, model=model, scorer=scorer,
-        profile=profile, metrics=metrics, history=history, epochs_run=epochs_run, best_epoch=best_epoch,
-        class_weight=weights, split=split, rows=rows, timings=timings, started_at=started_at,
-        finished_at=datetime.now(UTC),
-    )  # fmt: skip
+    t, preprocessor, seed = time.perf_counter(), fitted.preprocessor, fitted.config.seed
+    scorer = Scorer(fitted.model, preprocessor.width)
+    metrics = evaluate(prepared.targets["test"], scorer(preprocessor.transform(prepared.columns["test"])), seed=seed)
+    timings = {"split": prepared.seconds, **fitted.timings, "evaluate": time.perf_counter() - t}
+    t, train = time.perf_counter(), prepared.columns["train"]
+    profile = Profile.fit(train, prepared.contract, scorer(preprocessor.transform(train)), preprocessor=preprocessor,
+                          seed=seed)  # fmt: skip
+    finished_at = datetime.now(UTC)
+    timings.update(profile=time.perf_counter() - t, total=(finished_at - prepared.started_at).total_seconds())
+    logger.info("candidate trained epochs=%d best_epoch=%d stopped_by=%s test_accuracy=%.4f seconds=%.1f",
+                fitted.epochs_run, fitted.best_epoch, fitted.stopped_by, metrics["accuracy"], timings["total"])
+    return Candidate(**{**vars(fitted), "timings": timings}, contract=prepared.contract, scorer=scorer,
+                     profile=profile, metrics=metrics, split=prepared.split, rows=prepared.rows,
+                     started_at=prepared.started_at, finished_at=finished_at, search=search)  # fmt: skip
 
 
-def _log_epoch(epoch: int, logs: Mapping[str, float] | None = None) -> None:
-    shown = " ".join(f"{key}={value:.4f}" for key, value in sorted((logs or {}).items()))
-    logger.info("epoch=%d %s", epoch + 1, shown)
+def fit_candidate(
+    frame: pd.DataFrame, contract: Contract, config: TrainConfig | None = None, *,
+    champion: tuple[Preprocessor, Any] | None = None,
+) -> Candidate:
+    """Train and evaluate one candidate on ``frame`` (as :func:`driftline.sources.to_frame` builds it); unlabeled
+    rows are left out. ``champion`` (its preprocessor and Keras model) serves ``config.warm_start``."""
+    prepared = prepare(frame, contract, config := config or TrainConfig())
+    return finish(prepared, fit_model(prepared, config, champion=champion))

@@ -46,14 +46,17 @@ def test_preprocessing_is_fitted_on_the_training_split_only(candidate: Candidate
     assert salary.impute == pytest.approx(float(np.nanmedian(train["salary"])))
     assert salary.center == pytest.approx(float(train["salary"].mean()))
     assert salary.center != pytest.approx(float(frame["salary"].mean()), rel=1e-9)
+    assert salary.edges is not None and salary.edges[0] == train["salary"].min() < frame["salary"].min() + 1e3
+    assert salary.edges[-1] == train["salary"].max()
 
 
 def test_test_metrics_carry_intervals_and_the_baseline(candidate: Candidate) -> None:
     metrics = candidate.metrics
     assert metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
     assert metrics["roc_auc_ci"][0] <= metrics["roc_auc"] <= metrics["roc_auc_ci"][1]
-    assert metrics["interval"]["resamples"] == 1000
+    assert metrics["interval"]["resamples"] == 1000 and metrics["interval"]["seed"] == QUICK.seed
     assert 0.6 < metrics["baseline_accuracy"] < 0.75  # function 1 labels two thirds of the ages group A
+    assert candidate.class_weight is None  # no reweighting: the gate scores accuracy
 
 
 def test_candidate_scores_are_finite_probabilities(candidate: Candidate) -> None:
