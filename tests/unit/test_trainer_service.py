@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -199,11 +200,13 @@ def test_a_promotion_from_a_change_point_settles_with_more_rounds_from_the_same_
         assert scheduler.request("drift", ["a@1"], since_ms=5_000) == "started"
         await scheduler.wait_idle()
         assert scheduler.status()["settle_pending"]  # the loop has not settled: a round is due
+        deadline = time.monotonic() + 10
         for _ in range(2):  # two settle rounds (the cooldown does not hold them back)
             while not scheduler.running and len(requests) < 3:
+                assert time.monotonic() < deadline, f"settle rounds did not start: {requests}"
                 await asyncio.sleep(0.01)
             await scheduler.wait_idle()
-        await asyncio.sleep(0.05)  # no fourth round would start: settle_rounds is 2
+        await asyncio.sleep(0.05)  # five settle intervals: time for a wrong fourth round to start (settle_rounds is 2)
         assert not scheduler.status()["settle_pending"]
 
     asyncio.run(scenario())
