@@ -111,6 +111,10 @@ class TrainerSettings(_Section):
     search_budget_seconds: float = Field(
         40.0, gt=0, description="wall time of a retrain's hyperparameter search; the trial running at its end is cut"
     )
+    first_search_budget_seconds: float = Field(
+        15.0, gt=0, description="search budget of the first retrain from a change point, the one that ends the "
+        "loss; its settle rounds, and retrains without a change point, take search_budget_seconds",
+    )  # fmt: skip
     warm_start: bool = Field(False, description="also try a challenger started from the champion's weights")
     bootstrap_resamples: int = Field(1000, ge=100, description="resamples of every bootstrap interval (the gate's)")
     seed: int = 7

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from driftline.contract import Contract
+from driftline.errors import DriftlineError
 from driftline.registry import Registry
 from driftline.settings import Settings
 from trainer.metrics import TrainerMetrics
@@ -29,6 +33,20 @@ logger = logging.getLogger(__name__)
 
 def registry_of(settings: Settings) -> Registry:
     return Registry(settings.registry.root, settings.registry.model_name)
+
+
+def warm_up(registry: Registry) -> None:
+    """Import TensorFlow and load the champion once, so that the first retrain does not pay for it."""
+    from driftline.bundle import ModelBundle
+    from driftline.modelio import require_keras
+
+    started = time.perf_counter()
+    require_keras()
+    try:
+        ModelBundle.load_production(registry)
+    except DriftlineError as exc:
+        logger.info("warm-up: no champion to load yet (%s)", exc)
+    logger.info("warm-up done in %.1fs", time.perf_counter() - started)
 
 
 def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRequest], RetrainResult]:
@@ -52,7 +70,9 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
         def load_recent(contract: Contract) -> Any:
             return recent_labeled(settings.kafka, contract, t.retrain_window, since_ms=request.since_ms)
 
-        return retrain(registry, load_recent, policy, release=release)
+        budget = t.first_search_budget_seconds if request.quick else t.search_budget_seconds
+        search_config = policy.search.model_copy(update={"budget_seconds": budget})
+        return retrain(registry, load_recent, replace(policy, search=search_config), release=release)
 
     return run
 
@@ -68,6 +88,7 @@ async def _serve(settings: Settings) -> None:
         alias = registry.alias("production")
         return {"model": registry.model, "production": alias.version if alias else None}
 
+    scheduler.submit(functools.partial(warm_up, registry))
     app = create_web_app(scheduler, t.webhook_token.get_secret_value(), production,
                          lookback_seconds=t.change_lookback_seconds)  # fmt: skip
     runner = web.AppRunner(app, access_log=None)

@@ -72,8 +72,19 @@ class RetrainScheduler:
         if self._clock() < self._cooldown_until:
             return "cooldown"
         self._seen.extend(keys or [])
-        self._start(RetrainRequest(reason, since_ms))
+        self._start(RetrainRequest(reason, since_ms, quick=since_ms is not None and self.settle_rounds > 0))
         return "started"
+
+    def submit(self, work: Callable[[], object]) -> None:
+        """Run ``work`` on the retrain thread, before any retrain asked for later (a warm-up); its errors are logged."""
+
+        def logged() -> None:
+            try:
+                work()
+            except Exception:
+                logger.exception("work on the retrain thread failed")
+
+        self._executor.submit(logged)
 
     def _start(self, request: RetrainRequest) -> None:
         if self._settle is not None:  # a new change point supersedes the last one's follow-ups

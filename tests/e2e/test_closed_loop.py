@@ -64,7 +64,9 @@ def loop(pipeline: Pipeline, registry: Registry, settings: Settings, tmp_path: P
     pipeline.registry = registry
     env = {
         **pipeline.env(),
-        **settings_env(trainer={"cooldown_seconds": 30, "retrain_window": 12_000, "max_epochs": 15},
+        # one settle round soon after the quick first retrain, each search a little shorter than the defaults
+        **settings_env(trainer={"cooldown_seconds": 30, "retrain_window": 12_000, "settle_rounds": 1,
+                                "settle_seconds": 5, "search_budget_seconds": 25},
                        processor={"metrics_port_base": 6066, "model_reconcile_seconds": 10}),
     }  # fmt: skip
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
@@ -160,9 +162,34 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
 
         wait_for(recovered, timeout=90, interval=2, message="accuracy of the new version above the old one's")
 
-        # 6. Every Grafana panel's query parses and returns data from the real Prometheus after this run.
-        empty = [title for title, expr in dashboard_queries() if not loop.query(expr)]
-        assert not empty, f"dashboard panels without data: {empty}"
+        # 6. Settled: no retrain running or due; then, once every worker's accuracy window (2,000 labels) holds
+        #    only labels of the version serving, its live accuracy is near the limit the data allows (0.949).
+        def settled() -> int | None:
+            status, versions = loop.trainer_status(), serving_versions(p)
+            idle = status["state"] != "running" and not status["settle_pending"]
+            return versions[0] if idle and len(set(versions)) == 1 else None
+
+        serving = wait_for(settled, timeout=180, interval=2, message="the loop settled (no retrain running or due)")
+        counted = sum(w.metric("driftline_labels_total", outcome="matched") for w in p.workers)
+        wait_for(lambda: sum(w.metric("driftline_labels_total", outcome="matched") for w in p.workers)
+                 >= counted + 2 * 2000 * len(p.workers), timeout=60, interval=1,
+                 message="two accuracy windows of labels after settling")  # fmt: skip
+        assert serving_versions(p) == [serving] * len(p.workers), "a swap after the loop settled"
+        accuracies = [w.metric("driftline_labeled_accuracy", version=str(serving)) for w in p.workers]
+        assert min(accuracies) > 0.9, f"settled live accuracy of version {serving}: {accuracies}"
+
+        # 7. Every Grafana panel's query parses and returns data from the real Prometheus after this run.
+        #    A series the trainer set moments ago reaches Prometheus at its next scrape (every 5 s): wait for it.
+        empty: list[str] = []
+
+        def every_panel_has_data() -> bool:
+            empty[:] = [title for title, expr in dashboard_queries() if not loop.query(expr)]
+            return not empty
+
+        try:
+            wait_for(every_panel_has_data, timeout=30, interval=2, message="data in every dashboard panel")
+        except AssertionError:
+            raise AssertionError(f"dashboard panels without data after 30 s: {empty}") from None
     finally:
         stop.set()
         stream.join(timeout=30)
@@ -170,4 +197,5 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
     print(f"\nPSI crossed {crossed - started - DRIFT_AT / RATE:.0f}s after drift onset; alert fired "
           f"{fired - crossed:.0f}s later; promoted and swapped {swapped - fired:.0f}s after the alert; "
           f"holdout accuracy champion {result['champion_holdout']['accuracy']:.3f} → "
-          f"challenger {result['challenger_holdout']['accuracy']:.3f}")  # fmt: skip
+          f"challenger {result['challenger_holdout']['accuracy']:.3f}; settled live accuracy of version {serving}: "
+          f"{min(accuracies):.3f}")  # fmt: skip

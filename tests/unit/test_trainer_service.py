@@ -211,7 +211,9 @@ def test_a_promotion_from_a_change_point_settles_with_more_rounds_from_the_same_
 
     asyncio.run(scenario())
     scheduler.close()
-    assert [(r.since_ms, r.settle_round) for r in requests] == [(5_000, 0), (5_000, 1), (5_000, 2)]
+    # the first round is quick (the short search budget): the settle rounds refine it with the full one
+    assert [(r.since_ms, r.settle_round, r.quick) for r in requests] == [(5_000, 0, True), (5_000, 1, False),
+                                                                        (5_000, 2, False)]  # fmt: skip
     assert requests[2].reason == "drift (settle 2)"
 
 
@@ -232,4 +234,45 @@ def test_a_retrain_without_a_change_point_does_not_settle() -> None:
 
     asyncio.run(scenario())
     scheduler.close()
-    assert len(requests) == 1
+    assert len(requests) == 1 and not requests[0].quick  # nothing will refine it: the full search budget
+
+
+def test_without_settle_rounds_a_change_point_retrain_takes_the_full_budget() -> None:
+    requests: list[RetrainRequest] = []
+
+    def run(request: RetrainRequest) -> RetrainResult:
+        requests.append(request)
+        return RetrainResult("promoted", "fake")
+
+    scheduler = RetrainScheduler(run, TrainerMetrics(CollectorRegistry()), cooldown_seconds=0, settle_rounds=0)
+
+    async def scenario() -> None:
+        scheduler.request("drift", since_ms=5_000)
+        await scheduler.wait_idle()
+
+    asyncio.run(scenario())
+    scheduler.close()
+    assert [(r.settle_round, r.quick) for r in requests] == [(0, False)]
+
+
+def test_work_submitted_to_the_retrain_thread_runs_before_a_later_retrain_and_its_errors_are_not_fatal() -> None:
+    order: list[str] = []
+
+    def run(request: RetrainRequest) -> RetrainResult:
+        order.append("retrain")
+        return RetrainResult("rejected", "fake")
+
+    def broken_warm_up() -> None:
+        order.append("warm-up")
+        raise RuntimeError("no model yet")
+
+    scheduler = RetrainScheduler(run, TrainerMetrics(CollectorRegistry()), cooldown_seconds=0)
+
+    async def scenario() -> RetrainResult | None:
+        scheduler.submit(broken_warm_up)
+        scheduler.request("drift")
+        return await scheduler.wait_idle()
+
+    result = asyncio.run(scenario())
+    scheduler.close()
+    assert order == ["warm-up", "retrain"] and result is not None and result.outcome == "rejected"
