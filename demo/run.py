@@ -68,6 +68,7 @@ class Progress:
     promotions: list[tuple[float, int]] = field(default_factory=list)  # (when seen, version), after onset
     swaps: list[tuple[float, int]] = field(default_factory=list)  # (when every worker served it, version)
     serving: int | None = None  # the version every worker serves, when they agree
+    accuracy_end: float | None = None  # the live accuracy of the version serving, at the last look
 
     def missing(self) -> list[str]:
         steps = [
@@ -91,6 +92,7 @@ class Demo:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")},
             "DRIFTLINE_KAFKA__TOPIC_PREFIX": self.prefix,
+            "DRIFTLINE_REGISTRY__ROOT": str(self.work / "registry"),  # its own: a demo never moves your production
             "DRIFTLINE_TRAINER__COOLDOWN_SECONDS": "60",
             "DRIFTLINE_TRAINER__RETRAIN_WINDOW": "12000",
         }
@@ -223,6 +225,8 @@ class Demo:
             if p.serving is not None and p.drift_onset is not None:
                 p.swaps.append((now, common))
             p.serving = common
+        if p.serving is not None:
+            p.accuracy_end = live_accuracy(workers, p.serving) or p.accuracy_end
         promoted = next((h for h in after_onset if h["outcome"] == "promoted"), None)
         if promoted and p.promoted_at is None:
             p.promoted, p.promoted_at = promoted, now
@@ -261,6 +265,8 @@ class Demo:
                 "drifted_before_swap": p.accuracy_drifted,
                 "recovered": p.accuracy_after,
                 "settled": p.accuracy_settled,
+                "end": p.accuracy_end,  # of the version serving when the run stopped (settled or not)
+                "serving_at_end": p.serving,
             },
             "promotions": [{"seconds_from_onset": when - onset, "version": v} for when, v in p.promotions],
             "swaps": [{"seconds_from_onset": when - onset, "version": v} for when, v in p.swaps],
