@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from driftline.entrypoint import command_parser, run_command
+from driftline.entrypoint import command_parser, non_negative_float, positive_float, positive_int, run_command
 from driftline.settings import Settings
 
 
@@ -21,12 +21,13 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("driftline demo", "the whole loop on the built-in scenario, watched live")
-    parser.add_argument("--rate", type=float, default=2000.0, help="records per second")
-    parser.add_argument("--stationary", type=float, default=90.0, help="seconds of stationary stream before drift")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    parser.add_argument("--rate", type=positive_float, default=2000.0, help="records per second")
+    parser.add_argument("--stationary", type=non_negative_float, default=90.0,
+                        help="seconds of stationary stream before drift")  # fmt: skip
+    parser.add_argument("--timeout", type=positive_float, default=600.0, help="give up after this many seconds")
     parser.add_argument("--drift-kind", default="covariate:salary:scale=1.8;concept:function=2",
                         help="drift specs switched on after --stationary seconds (without @START)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=positive_int, default=2)
     parser.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
     parser.set_defaults(handler=_demo)
     return parser

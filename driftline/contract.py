@@ -93,6 +93,7 @@ class Contract(_Frozen):
     label: Label = Label()
     features: tuple[Feature, ...] = Field(min_length=1)
     max_record_bytes: int = Field(64 * 1024, ge=64)
+    max_id_bytes: int = Field(256, ge=1, description="longest id (UTF-8 bytes): it becomes a Redis key")
 
     @model_validator(mode="after")
     def _check(self) -> Contract:

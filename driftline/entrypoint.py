@@ -7,10 +7,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
 from driftline.errors import DriftlineError
+from driftline.log_limit import limit_repeats
 from driftline.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -23,13 +25,60 @@ def command_parser(prog: str, description: str | None = None) -> argparse.Argume
     return parser
 
 
+def _number(text: str, kind: type[int] | type[float], lowest: float, *, above: bool = False,
+            highest: float | None = None) -> Any:  # fmt: skip
+    try:
+        value = kind(text)
+    except ValueError:
+        whole = "whole " if kind is int else ""
+        raise argparse.ArgumentTypeError(f"expected a {whole}number, found {text!r}") from None
+    if value != value or (value <= lowest if above else value < lowest) or (highest is not None and value > highest):
+        bounds = f"{'>' if above else '>='} {lowest:g}" + (f" and <= {highest:g}" if highest is not None else "")
+        raise argparse.ArgumentTypeError(f"expected a number {bounds}, found {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse types: argparse turns their refusal into a one-line error naming the argument."""
+    return int(_number(text, int, 1))
+
+
+def non_negative_int(text: str) -> int:
+    return int(_number(text, int, 0))
+
+
+def positive_float(text: str) -> float:
+    return float(_number(text, float, 0.0, above=True))
+
+
+def non_negative_float(text: str) -> float:
+    return float(_number(text, float, 0.0))
+
+
+def fraction(text: str) -> float:
+    """A share or probability, in [0, 1]."""
+    return float(_number(text, float, 0.0, highest=1.0))
+
+
+def positive_ints(text: str) -> tuple[int, ...]:
+    """Comma-separated integers >= 1, e.g. ``64,32``."""
+    try:
+        return tuple(positive_int(part.strip()) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        expected = "expected comma-separated numbers >= 1 (e.g. 64,32)"
+        raise argparse.ArgumentTypeError(f"{expected}, found {text!r}") from None
+
+
 def configure_logging(verbose: bool) -> None:
+    before = list(logging.root.handlers)  # basicConfig adds a handler only when there is none (not under pytest)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # kafka-python logs every refused connection at ERROR while a broker starts; our probes report instead.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    # an outage's reconnect warnings: one per kind every 10 s, on the handler set up here
+    limit_repeats([handler for handler in logging.root.handlers if handler not in before])
 
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:

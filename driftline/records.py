@@ -23,6 +23,7 @@ class Reason(StrEnum):
     MALFORMED_JSON = "malformed_json"
     NOT_AN_OBJECT = "not_an_object"
     MISSING_ID = "missing_id"
+    ID_TOO_LONG = "id_too_long"
     MISSING_FIELD = "missing_field"
     WRONG_TYPE = "wrong_type"
     NON_FINITE = "non_finite"

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from driftline.entrypoint import command_parser, run_command
+from driftline.entrypoint import command_parser, positive_float, run_command
 from driftline.errors import ConfigError
 from driftline.registry import Registry
 from driftline.settings import Settings
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("python -m monitoring", "monitoring tools")
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="an HTML report of the last minutes, plotted from Prometheus")
-    report.add_argument("--minutes", type=float, default=30.0)
+    report.add_argument("--minutes", type=positive_float, default=30.0)
     report.add_argument("--out", default=".driftline/report")
     report.add_argument("--prometheus", help="Prometheus URL (default: the local stack's)")
     report.add_argument("--events", help="a JSON list of {time (epoch s), label} to mark on every plot")

@@ -13,7 +13,8 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from aiohttp.web import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from driftline.kafka_admin import ensure_topics
+from driftline.log_limit import limit_repeats
 from driftline.messages import decode_model_update
 from driftline.registry import Registry
 from driftline.settings import Settings
@@ -94,13 +96,17 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         else:
             metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(behind)
 
+    def polled(topic: str) -> None:
+        metrics.consumer_last_poll.labels(topic=topic).set(time.time())
+
     def consumer(topic: str, group_id: str, within: float, min_bytes: int = 1) -> BatchConsumer:
         return BatchConsumer(settings.kafka, topic, group_id, batch_max=p.batch_max, within_seconds=within,
                              fetch_min_bytes=min_bytes, client_id=f"{group_id}-{worker_index}",
-                             on_assignment=assigned, on_lag=lag)  # fmt: skip
+                             on_assignment=assigned, on_lag=lag, on_poll=polled)  # fmt: skip
 
     @app.task
     async def start_up() -> None:
+        limit_repeats(logging.root.handlers)  # the handlers faust's worker installed: an outage must not flood them
         await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings.kafka)
         while not await slot.reconcile():
             await asyncio.sleep(2.0)
@@ -130,7 +136,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         await slot.wait_ready()
         await publisher.start()
         try:
-            await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(pipeline), "records")
+            await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(pipeline), "records", stopping)
         finally:  # after the consumer: its last batches' acknowledgements come from this producer
             await publisher.stop()
 
@@ -145,7 +151,8 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
             return already_acknowledged()
 
         # Labels are not urgent: the broker gathers a few hundred (or waits 0.5 s), so the join costs few rounds.
-        await _guarded(consumer(topics.labels, f"{group}.labels", 0.5, LABEL_FETCH_MIN_BYTES).run(handle), "labels")
+        labels_loop = consumer(topics.labels, f"{group}.labels", 0.5, LABEL_FETCH_MIN_BYTES).run(handle)
+        await _guarded(labels_loop, "labels", stopping)
 
     @app.page("/metrics")  # type: ignore[arg-type]
     async def metrics_page(web: Any, request: Any) -> Response:
@@ -154,12 +161,19 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     return Processor(app, metrics)
 
 
-async def _guarded(loop: Awaitable[None], what: str) -> None:
-    """Run a consume loop; an unexpected error ends the worker non-zero (its batch was not committed)."""
+async def _guarded(loop: Awaitable[None], what: str, stopping: Callable[[], bool]) -> None:
+    """Run a consume loop until the worker stops. Any other end of it (an error, a cancellation that is not a
+    shutdown, a return) exits the worker non-zero, so that its supervisor restarts it: a worker that looks alive
+    while it consumes nothing is the one failure nobody sees. Its batch in hand was not committed: nothing is lost."""
     try:
         await loop
     except asyncio.CancelledError:
-        raise
+        if stopping():
+            raise
+        hard_exit(EXIT_UNEXPECTED, f"the {what} loop was cancelled while the worker was not stopping")
     except Exception as exc:
         logger.exception("unexpected error consuming %s", what)
         hard_exit(EXIT_UNEXPECTED, f"{exc.__class__.__name__}: {exc}")
+    else:
+        if not stopping():
+            hard_exit(EXIT_UNEXPECTED, f"the {what} loop ended while the worker was not stopping")

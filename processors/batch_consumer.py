@@ -150,8 +150,10 @@ class BatchConsumer:
         commit_interval: float = 0.2,
         on_assignment: Callable[[str, int], None] = lambda topic, n: None,
         on_lag: Callable[[str, int, int], None] = lambda topic, partition, lag: None,
+        on_poll: Callable[[str], None] = lambda topic: None,
     ) -> None:
         self._on_lag = on_lag
+        self._on_poll = on_poll
         self.topic = topic
         self.batch_max = batch_max
         self.within_ms = max(1, int(within_seconds * 1000))
@@ -193,6 +195,7 @@ class BatchConsumer:
         stopped_cleanly = False
         try:
             while True:
+                self._on_poll(self.topic)  # the liveness signal: the loop is back for more
                 fetched = await consumer.getmany(timeout_ms=self.within_ms, max_records=self.batch_max)
                 if not fetched:
                     await self._commits.advance()

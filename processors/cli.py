@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from driftline.entrypoint import command_parser, run_command
+from driftline.entrypoint import command_parser, non_negative_int, positive_int, run_command
 from driftline.settings import Settings
 
 
@@ -29,11 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("python -m processors", "the processor workers (one consumer group)")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run processor workers, restarted if they crash")
-    run.add_argument("-w", "--workers", type=int, default=1, help="worker processes")
-    run.add_argument("--index", type=int, help="run a single worker with this index, in this process")
+    run.add_argument("-w", "--workers", type=positive_int, default=1, help="worker processes")
+    run.add_argument("--index", type=non_negative_int, help="run a single worker with this index, in this process")
     run.set_defaults(handler=_run)
     worker = commands.add_parser("worker", help="run one worker in this process")
-    worker.add_argument("--index", type=int, default=0, help="worker index: /metrics on port base + index")
+    worker.add_argument("--index", type=non_negative_int, default=0, help="worker index: /metrics on port base + index")
     worker.set_defaults(handler=_worker)
     return parser
 

@@ -45,6 +45,8 @@ class ProcessorMetrics:
         self.model_info = Gauge(p + "model_info", "The model version serving (1)", ["model", "version", "fingerprint"],
                                 registry=registry)  # fmt: skip
         self.model_swaps = Counter(p + "model_swaps", "Model swaps, by outcome", ["outcome"], registry=registry)
+        self.model_fallback = Gauge(p + "model_fallback", "1 while the version serving is not production, which "
+                                    "does not load (0 otherwise)", registry=registry)  # fmt: skip
         self.redis_retries = Counter(p + "redis_retries", "Failed Redis writes that were retried",
                                      registry=registry)  # fmt: skip
         self.feature_drift_psi = Gauge(p + "feature_drift_psi", "PSI of a feature over the drift window",
@@ -76,6 +78,11 @@ class ProcessorMetrics:
                                          ["version"], registry=registry)  # fmt: skip
         self.consumer_lag = Gauge(p + "consumer_lag", "Records behind the log end, per assigned partition",
                                   ["topic", "partition"], registry=registry)  # fmt: skip
+        self.consumer_last_poll = Gauge(
+            p + "consumer_last_poll_timestamp_seconds", "When this worker's consume loop of a topic last came back "
+            "for more (unix s): stale while its loop is stuck or gone, though records wait", ["topic"],
+            registry=registry,
+        )  # fmt: skip
         self.assigned_partitions = Gauge(p + "assigned_partitions", "Partitions of a topic assigned to this worker",
                                          ["topic"], registry=registry)  # fmt: skip
         self.gc_pause_seconds = Histogram(

@@ -1,7 +1,9 @@
 """The worker's model slot: loads a version off the event loop, verifies and warms it, swaps between batches.
 
 The old model serves until the new one is fully ready (load before release, as a server would). A load that
-fails keeps the old model, counts ``driftline_model_swaps_total{outcome="failed"}`` and logs why. ``load`` only
+fails keeps the old model, counts ``driftline_model_swaps_total{outcome="failed"}`` and logs why; a worker with no
+model yet whose production version does not load serves the newest version that does, and sets
+``driftline_model_fallback`` (DriftlineModelFallback alerts). ``load`` only
 stages a version; ``swap_staged``, called between two batches, puts it in service (the first model at once, as
 no batch can be in flight before it).
 """
@@ -102,7 +104,25 @@ class ModelSlot:
             if self._step is None:
                 logger.warning("no production model in %s yet; waiting", self.registry.root)
             return False
-        return await self.load(alias.version)
+        if await self.load(alias.version):
+            self.metrics.model_fallback.set(0)
+            return True
+        if self._step is None and self._staged is None:  # nothing serves: the newest version that loads will
+            return await self._fall_back(alias.version)
+        self.metrics.model_fallback.set(1)  # the one serving is not production, which does not load
+        return False
+
+    async def _fall_back(self, production: int) -> bool:
+        """Serve the newest version that loads, when production does not and nothing serves yet; say so."""
+        infos = await asyncio.get_running_loop().run_in_executor(None, self.registry.versions)
+        for version in sorted((i.version for i in infos if i.version != production), reverse=True):
+            if await self.load(version):
+                self.metrics.model_fallback.set(1)
+                logger.error("production version=%s does not load; serving version=%s, the newest that does",
+                             production, version)  # fmt: skip
+                return True
+        logger.error("production version=%s does not load, nor does any other version; waiting", production)
+        return False
 
     def swap_staged(self) -> bool:
         """Put the staged model in service (call it between two batches); False if nothing was staged."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from driftline.entrypoint import command_parser, run_command
+from driftline.entrypoint import (
+    command_parser,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_command,
+)
 from driftline.settings import Settings
 from driftline.sources.factory import add_source_arguments, source_from_arguments
 
@@ -34,14 +42,17 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("driftline produce", "stream records (and later their labels) into Kafka")
     add_source_arguments(parser)
-    parser.add_argument("-n", "--count", type=int, help="how many records (default: the whole source; forever)")
-    parser.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
-    parser.add_argument("--label-delay", type=float, default=0.0, help="seconds before a record's label is sent")
+    parser.add_argument("-n", "--count", type=positive_int,
+                        help="how many records (default: the whole source; forever)")  # fmt: skip
+    parser.add_argument("--rate", type=positive_float, help="records per second (default: as fast as possible)")
+    parser.add_argument("--label-delay", type=non_negative_float, default=0.0,
+                        help="seconds before a record's label is sent")  # fmt: skip
     parser.add_argument("--no-labels", action="store_true", help="send records only")
-    parser.add_argument("--bad-ratio", type=float, default=0.0, help="fraction of malformed records to mix in")
+    parser.add_argument("--bad-ratio", type=fraction, default=0.0, help="fraction of malformed records to mix in")
     parser.add_argument("--keep-event-time", action="store_true",
                         help="keep the source's event time (default: stamp the send time)")  # fmt: skip
-    parser.add_argument("--cpu", type=int, help="pin the producer to this CPU (Linux; see docs/architecture.md)")
+    parser.add_argument("--cpu", type=non_negative_int,
+                        help="pin the producer to this CPU (Linux; see docs/architecture.md)")  # fmt: skip
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.set_defaults(handler=_produce)
     return parser

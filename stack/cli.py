@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from driftline.entrypoint import command_parser, run_command
+from driftline.entrypoint import command_parser, positive_int, run_command
 from driftline.settings import Settings
 from stack.launcher import ServiceStatus, Stack
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
     logs = commands.add_parser("logs", help="the last lines of a service's log")
     logs.add_argument("service", nargs="?", choices=["kafka", "redis", "prometheus", "alertmanager"])
-    logs.add_argument("-n", "--lines", type=int, default=50)
+    logs.add_argument("-n", "--lines", type=positive_int, default=50)
     logs.set_defaults(handler=_logs)
     return parser
 

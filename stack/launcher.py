@@ -75,6 +75,9 @@ class Stack:
                     raise StackError(f"{service.name} needs port {port}, which something else is using")
             self._progress(f"{service.name}: preparing")
             service.prepare()
+            gone = self._children.pop(service.name, None)
+            if gone is not None:
+                gone.poll()  # one this object started that has died since: reap it
             child = spawn(service.command(), service.log_path, cwd=service.dir)
             self._children[service.name] = child
             self._pidfile(service).write(child.pid, service.marker)

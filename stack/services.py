@@ -115,8 +115,11 @@ class RedisService(Service):
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.dir),
+            # predictions survive a restart: every write is appended to the AOF, fsynced every second and at
+            # shutdown (a crash of the host loses at most the last second); no RDB snapshots on top
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
             "--daemonize", "no",
             "--protected-mode", "yes",
         ]  # fmt: skip

@@ -7,8 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from driftline.entrypoint import command_parser, run_command
-from driftline.errors import DriftlineError
+from driftline.entrypoint import command_parser, positive_int, positive_ints, run_command
+from driftline.errors import DataError, DriftlineError
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.sources.factory import add_source_arguments, source_from_arguments
@@ -24,10 +24,10 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     from trainer.training import TrainConfig, fit_candidate
 
     source = source_from_arguments(args)
+    if args.data and not getattr(source, "has_labels", True):
+        raise DataError(f"{args.data} has no label column {source.contract.label.name!r}: nothing to learn from")
     frame = to_frame(source.records(), source.contract) if args.data else source.frame(args.rows)
-    config = TrainConfig(
-        hidden_layers=tuple(int(u) for u in args.layers.split(",")), max_epochs=args.epochs, seed=args.seed
-    )
+    config = TrainConfig(hidden_layers=args.layers, max_epochs=args.epochs, seed=args.seed)
     candidate = fit_candidate(frame, source.contract, config)
     registry = registry_of(settings)
     described = f"{args.data} ({source.contract.name})" if args.data else repr(source)
@@ -117,9 +117,23 @@ def _models_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models_move(args: argparse.Namespace, settings: Settings) -> int:
-    """promote N, or rollback: move the production alias, then tell every worker."""
+    """promote N, or rollback: load the version exactly as a worker would (hashes, safe mode, preprocessing,
+    warm-up), and only then move the production alias and tell every worker."""
+    from driftline.bundle import ModelBundle
+    from driftline.errors import VersionNotFound
+    from driftline.registry import PRODUCTION
+
     registry = registry_of(settings)
-    alias = registry.promote(args.version) if args.models_command == "promote" else registry.rollback()
+    promote = args.models_command == "promote"
+    current = registry.alias(PRODUCTION)
+    if not promote and (current is None or current.previous is None):
+        raise VersionNotFound(f"production of model {registry.model!r} has no previous version to roll back to")
+    target = args.version if promote else current.previous  # type: ignore[union-attr]
+    try:
+        ModelBundle.load(registry, target)
+    except DriftlineError as exc:
+        raise DriftlineError(f"version {target} would not serve, production stays as it is: {exc}") from exc
+    alias = registry.promote(target) if promote else registry.rollback()
     print(f"production is version {alias.version} (previous: {alias.previous})")
     _announce(settings, registry)
     return 0
@@ -131,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and register a model")
     add_source_arguments(train)
-    train.add_argument("--rows", type=int, default=50_000, help="scenario rows to train on (a --data file: all)")
-    train.add_argument("--epochs", type=int, default=50, help="most epochs (early stopping decides)")
-    train.add_argument("--layers", default="64,32", help="hidden layer sizes")
+    train.add_argument("--rows", type=positive_int, default=50_000,
+                       help="scenario rows to train on (a --data file: all)")  # fmt: skip
+    train.add_argument("--epochs", type=positive_int, default=50, help="most epochs (early stopping decides)")
+    train.add_argument("--layers", type=positive_ints, default=(64, 32), help="hidden layer sizes, e.g. 64,32")
     promote = train.add_mutually_exclusive_group()
     promote.add_argument("--promote", action="store_true", default=None, help="make it production")
     promote.add_argument("--no-promote", action="store_false", dest="promote",

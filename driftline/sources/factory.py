@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from driftline.contract import Contract
+from driftline.entrypoint import fraction, non_negative_int
 from driftline.errors import ConfigError
 from driftline.sources.agrawal import AgrawalSource
 from driftline.sources.base import Source
@@ -42,9 +43,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("source (default: the built-in Agrawal scenario)")
     group.add_argument("--data", type=Path, help="a CSV or Parquet file to replay instead of the scenario")
     group.add_argument("--contract", type=Path, help="the data contract (YAML) of --data")
-    group.add_argument("--seed", type=int, default=7, help="scenario seed")
+    group.add_argument("--seed", type=non_negative_int, default=7, help="scenario seed")
     group.add_argument("--function", type=int, default=1, help="Agrawal classification function 1..10")
-    group.add_argument("--noise", type=float, default=0.05, help="label noise probability")
+    group.add_argument("--noise", type=fraction, default=0.05, help="label noise probability")
     group.add_argument("--drift", help="scenario drift, e.g. 'covariate:salary@20000;concept:function=3@50000'")
 
 

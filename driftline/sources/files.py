@@ -74,6 +74,11 @@ class FileSource(Source):
     def contract(self) -> Contract:
         return self._contract
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether the file has the contract's label column (training needs it; replaying does not)."""
+        return self._has_label
+
     def __repr__(self) -> str:
         return f"FileSource({str(self.path)!r}, contract={self._contract.name!r})"
 

@@ -40,13 +40,14 @@ class Validator:
     decides the reason, so both paths always agree.
     """
 
-    __slots__ = ("_cat", "_et", "_id", "_max_bytes", "_names", "_num", "_numeric", "_order", "contract")
+    __slots__ = ("_cat", "_et", "_id", "_max_bytes", "_max_id", "_names", "_num", "_numeric", "_order", "contract")
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
         self._id = contract.id_field
         self._et = contract.event_time_field
         self._max_bytes = contract.max_record_bytes
+        self._max_id = contract.max_id_bytes
         self._names = contract.feature_names
         self._numeric = {f.name for f in contract.numeric}
         # Finite stand-ins for absent bounds make one chained comparison reject NaN and infinities too.
@@ -141,6 +142,11 @@ class Validator:
             found = "absent" if self._id not in obj else show(record_id)
             raise Invalid(
                 Reason.MISSING_ID, f"{self._id!r}: expected a non-empty string or integer, found {found}"
+            )
+        if len(record_id) * 4 > self._max_id and len(record_id.encode()) > self._max_id:  # 4: most bytes per char
+            raise Invalid(
+                Reason.ID_TOO_LONG,
+                f"{self._id!r}: expected at most {self._max_id} bytes, found {len(record_id.encode())}",
             )
         v = obj.get(self._et)
         if v.__class__ is int:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from driftline.errors import StackError
+from driftline.messages import prediction_key
 from driftline.settings import Settings, StackSettings
 from stack import Stack
-from stack.process import pid_alive, port_open
+from stack.process import pid_alive, port_open, terminate
 
 PORTS = {"kafka_port": 19092, "kafka_controller_port": 19094, "redis_port": 16379,
          "prometheus_port": 19090, "alertmanager_port": 19093}  # fmt: skip
@@ -60,6 +61,26 @@ def test_another_stack_reuses_healthy_services_and_refuses_a_foreign_port(second
     # Kafka of the second stack was reused, not started again, and is not the other stack's to stop.
     assert other.down() == []
     assert second.healthy()
+
+
+def test_redis_keeps_every_prediction_across_a_restart(second: Stack) -> None:
+    """The stack's Redis appends every write to its AOF (fsync every second, and at shutdown): a restart keeps them."""
+    import redis
+
+    client = redis.Redis(port=second.settings.stack.redis_port)
+    keys = [prediction_key(second.settings.redis.key_prefix, f"kept-{i}") for i in range(50_000)]
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.set(key, b'{"score": 0.5}', ex=3600)
+        pipe.execute()
+    pid = {row.name: row.pid for row in second.status()}["redis"]
+    assert pid is not None and terminate(pid)
+    assert not second.service("redis").health().healthy
+    second.up()
+    assert {row.name: row.pid for row in second.status()}["redis"] not in (None, pid)  # a new process
+    kept = sum(1 for value in client.mget(keys) if value is not None)
+    assert kept == len(keys), f"{len(keys) - kept} of {len(keys)} predictions lost in a Redis restart"
+    assert client.ttl(keys[0]) > 0  # expiry survives too
 
 
 def test_down_stops_everything_it_started(second: Stack) -> None:

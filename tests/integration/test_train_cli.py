@@ -16,12 +16,16 @@ from driftline.registry import Registry
 from harness.processes import ROOT
 
 
-def run_cli(registry_root: Path, *args: str, timeout: float = 600) -> str:
+def run_cli(registry_root: Path, *args: str, timeout: float = 600, expect_failure: bool = False) -> str:
+    """stdout of a command that succeeds; with ``expect_failure``, stderr of one that exits 1 (a Driftline error)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
     env["DRIFTLINE_REGISTRY__ROOT"] = str(registry_root)
     result = subprocess.run([sys.executable, "-m", "driftline.cli", *args], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=timeout)  # fmt: skip
     output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    if expect_failure:
+        assert result.returncode == 1, f"driftline {' '.join(args)} should have failed:\n{output}"
+        return result.stderr
     assert result.returncode == 0, f"driftline {' '.join(args)} failed:\n{output}"
     return result.stdout
 
@@ -60,6 +64,21 @@ def test_promote_and_rollback_move_production(default_registry: Path) -> None:
     assert shown["training"]["durations_seconds"] and shown["training"]["epochs_run"] >= 1
 
 
+def test_promote_refuses_a_version_that_would_not_serve(default_registry: Path) -> None:
+    """The alias moves only after the version loads as a worker loads it: hashes alone would pass this one."""
+    registry = Registry(default_registry, "driftline")
+    production = registry.alias("production").version  # type: ignore[union-attr]
+    source = registry.path(production)
+    files: dict[str, Path | bytes] = {f.name: f for f in source.iterdir() if f.name != "manifest.json"}
+    files["preprocessing.json"] = b'{"features": "not a preprocessor"}'  # JSON (pickle is refused at register)
+    broken = registry.register(files)
+    result = run_cli(default_registry, "models", "promote", str(broken), expect_failure=True)
+    errors = [line for line in result.splitlines() if "would not serve" in line]  # beside TensorFlow's log lines
+    assert len(errors) == 1 and f"version {broken} would not serve" in errors[0], result
+    assert "Traceback" not in result, result
+    assert registry.alias("production").version == production  # type: ignore[union-attr]
+
+
 def test_train_on_a_users_own_csv(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     n = 3000
@@ -85,3 +104,8 @@ def test_train_on_a_users_own_csv(tmp_path: Path) -> None:
     assert metrics["accuracy"] > 0.85, metrics
     preprocessing = orjson.loads((registry.path(version) / "preprocessing.json").read_bytes())
     assert {f["name"] for f in preprocessing["features"]} == {"tenure", "plan"}
+    # the same file without its label column: a one-line error naming the column, not "0 labeled rows"
+    unlabeled = tmp_path / "unlabeled.csv"
+    frame.drop(columns=["churned"]).to_csv(unlabeled, index=False)
+    error = run_cli(root, "train", "--data", str(unlabeled), "--contract", str(contract), expect_failure=True)
+    assert f"{unlabeled} has no label column 'churned'" in error.strip().splitlines()[-1], error

@@ -55,6 +55,10 @@ class FakeRegistry:
 
     def __init__(self) -> None:
         self.production: int | None = 1
+        self.numbers = [1, 2, 3]
+
+    def versions(self) -> list[Any]:
+        return [SimpleNamespace(version=v) for v in self.numbers]
 
     def manifest(self, version: int) -> Any:
         return SimpleNamespace(fingerprint=f"fp{version}")
@@ -112,6 +116,29 @@ def test_a_version_that_fails_to_load_is_refused_once_and_the_old_one_serves_on(
 
     asyncio.run(scenario())
     assert _sample(metrics, "driftline_model_swaps_total", outcome="failed") == 1
+
+
+def test_a_worker_whose_production_does_not_load_serves_the_newest_version_that_does_and_says_so() -> None:
+    metrics, swaps = ProcessorMetrics(CollectorRegistry()), []
+
+    async def scenario() -> None:
+        slot = _slot(metrics, swaps, broken={3, 2})
+        slot.registry.production = 3  # type: ignore[attr-defined]
+        slot.registry.numbers = [1, 2, 3, 4]  # type: ignore[attr-defined]  # 4: newer, but never production
+        assert await slot.reconcile()  # a (re)started worker: nothing serves, production 3 is broken
+        assert slot.step.bundle.version == 4
+        assert _sample(metrics, "driftline_model_fallback") == 1
+        assert not await slot.reconcile()  # the next check: production still does not load
+        assert slot.step.bundle.version == 4 and _sample(metrics, "driftline_model_fallback") == 1
+        slot.registry.production = 1  # type: ignore[attr-defined]  # an operator promotes a good version
+        assert await slot.reconcile() and slot.swap_staged() and slot.step.bundle.version == 1
+        assert _sample(metrics, "driftline_model_fallback") == 0
+        slot.registry.production = 2  # type: ignore[attr-defined]  # production moves to a broken version
+        assert not await slot.reconcile()
+        assert slot.step.bundle.version == 1  # the old one serves on
+        assert _sample(metrics, "driftline_model_fallback") == 1
+
+    asyncio.run(scenario())
 
 
 def test_no_step_before_a_model() -> None:

@@ -73,6 +73,9 @@ BAD: list[tuple[str, bytes, Reason, Contract]] = [
     ("number", b"42", Reason.NOT_AN_OBJECT, AGRAWAL),
     ("null", b"null", Reason.NOT_AN_OBJECT, AGRAWAL),
     ("id absent", record(id=...), Reason.MISSING_ID, AGRAWAL),
+    ("id of 257 bytes", record(id="x" * 257), Reason.ID_TOO_LONG, AGRAWAL),
+    ("id of 20,000 bytes", record(id="x" * 20_000), Reason.ID_TOO_LONG, AGRAWAL),
+    ("id of 86 three-byte characters", record(id="€" * 86), Reason.ID_TOO_LONG, AGRAWAL),
     ("id null", record(id=None), Reason.MISSING_ID, AGRAWAL),
     ("id empty", record(id=""), Reason.MISSING_ID, AGRAWAL),
     ("id boolean", record(id=True), Reason.MISSING_ID, AGRAWAL),
@@ -169,6 +172,16 @@ def test_good_record_is_typed() -> None:
     assert row.features["age"] == 42.0 and type(row.features["age"]) is float
     assert row.features["elevel"] == "4"  # JSON ints are accepted for categoricals, as their text
     assert "label" not in row.features and "extra" not in row.features
+
+
+def test_ids_up_to_the_contracts_limit_in_bytes_are_accepted() -> None:
+    assert isinstance(validate(record(id="x" * 256), AGRAWAL), Row)
+    assert isinstance(validate(record(id="€" * 85), AGRAWAL), Row)  # 255 bytes
+    short = AGRAWAL.model_copy(update={"max_id_bytes": 8})
+    assert isinstance(validate(record(id="x" * 8), short), Row)
+    rejected = validate(record(id="x" * 9), short)
+    assert not isinstance(rejected, Row) and rejected.reason is Reason.ID_TOO_LONG
+    assert rejected.error.startswith("'id': expected at most 8 bytes, found 9")
 
 
 def test_batch_columns_have_record_batch_types() -> None:
