@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 DRIFTLINE := $(BIN)/driftline
 PYTEST_ARGS ?=
 
-.PHONY: help venv stack-up stack-down stack-status test test-unit lint demo bench bench-score bench-stream bench-loop clean
+.PHONY: help venv stack-up stack-down stack-status test test-cluster test-unit lint demo bench bench-score bench-stream bench-loop clean
 
 help:
 	@echo "make demo        run the whole loop on the built-in scenario"
 	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
+	@echo "make test-cluster  only the tests on a 3-node Kafka cluster (make test runs them too)"
 	@echo "make bench       bench-score + bench-stream (tables, and JSON under bench/results/)"
 	@echo "make bench-loop  false alarms over 10,000,000 stationary records, then the loop timed per drift scenario (about 25 minutes)"
 	@echo "make stack-up | stack-down | stack-status"
@@ -40,6 +41,14 @@ test: venv lint
 	if ! $(DRIFTLINE) stack status --quiet; then $(DRIFTLINE) stack up || exit 1; started=1; fi; \
 	$(DRIFTLINE) topics create --quiet || { [ $$started = 1 ] && $(DRIFTLINE) stack down; exit 1; }; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(DRIFTLINE) stack down; fi; \
+	exit $$rc
+
+# The cluster tests alone (make test runs them too): a 3-node KRaft cluster of their own, on ports 29092-29114.
+test-cluster: venv
+	@started=0; \
+	if ! $(DRIFTLINE) stack status --quiet; then $(DRIFTLINE) stack up || exit 1; started=1; fi; \
+	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS); rc=$$?; \
 	if [ $$started = 1 ]; then $(DRIFTLINE) stack down; fi; \
 	exit $$rc
 

@@ -131,6 +131,10 @@ class StackSettings(_Section):
     kafka_port: int = 9092
     kafka_controller_port: int = 9094
     kafka_heap: str = "512m"
+    kafka_brokers: int = Field(
+        1, ge=1, le=9, description="Kafka nodes, each a KRaft broker and controller (`driftline stack up --brokers "
+        "3`); node i (from 0) listens on kafka_port + 10 i, its controller on kafka_controller_port + 10 i",
+    )  # fmt: skip
     redis_port: int = 6379
     prometheus_port: int = 9090
     alertmanager_port: int = 9093

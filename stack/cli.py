@@ -15,13 +15,21 @@ def _quiet(message: str) -> None:
 
 
 def _stack(args: argparse.Namespace, settings: Settings) -> Stack:
+    brokers = getattr(args, "brokers", None)
+    if brokers is not None:
+        settings = settings.model_copy(update={"stack": settings.stack.model_copy(update={"kafka_brokers": brokers})})
     return Stack(settings, progress=_quiet if getattr(args, "quiet", False) else print)
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    rows = _stack(args, settings).up()
+    stack = _stack(args, settings)
+    rows = stack.up()
     if not args.quiet:
         _print_status(rows)
+        if stack.brokers > 1:
+            print(f"Kafka runs as {stack.brokers} brokers; point every Driftline process at all of them:\n"
+                  f"  export DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS={stack.bootstrap_servers}\n"
+                  f"  export DRIFTLINE_KAFKA__REPLICATION_FACTOR={min(3, stack.brokers)}")  # fmt: skip
     return 0
 
 
@@ -66,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("-q", "--quiet", action="store_true")
         sub.set_defaults(handler=handler)
+        if name == "up":
+            sub.add_argument("--brokers", type=positive_int,
+                             help="Kafka nodes (default: stack.kafka_brokers, 1); 3 for a KRaft cluster")  # fmt: skip
     logs = commands.add_parser("logs", help="the last lines of a service's log")
-    logs.add_argument("service", nargs="?", choices=["kafka", "redis", "prometheus", "alertmanager"])
+    logs.add_argument("service", nargs="?", help="kafka (kafka-1, kafka-2, ... in a cluster), redis, prometheus or "
+                      "alertmanager; default: all")  # fmt: skip
     logs.add_argument("-n", "--lines", type=positive_int, default=50)
     logs.set_defaults(handler=_logs)
     return parser

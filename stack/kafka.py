@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from driftline.errors import StackError
+from driftline.settings import Settings
 from stack.health import Health, kafka_health
 from stack.services import Service
 
@@ -23,17 +24,38 @@ def _kafka_uuid() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+PORT_STEP = 10  # node i of a cluster listens on the first node's ports + PORT_STEP * i
+
+
 class KafkaService(Service):
-    name = "kafka"
+    """One Kafka node in KRaft combined mode (broker and controller). Alone it is ``kafka``; in a cluster of N the
+    nodes are ``kafka-1`` .. ``kafka-N``, with data of their own (a single node's data is never reused by a cluster),
+    one cluster id, every node a voter, and replication 3 (min.insync.replicas 2) for Kafka's own topics."""
+
     programs = ["java", "mvn"]
+
+    def __init__(self, settings: Settings, node: int = 0, nodes: int = 1) -> None:
+        if not 0 <= node < nodes:
+            raise ValueError(f"node must be in 0..{nodes - 1}, found {node}")
+        self.node, self.nodes = node, nodes
+        self.name = "kafka" if nodes == 1 else f"kafka-{node + 1}"
+        super().__init__(settings)
+
+    def _port(self, first: int, node: int | None = None) -> int:
+        return first + PORT_STEP * (self.node if node is None else node)
 
     @property
     def port(self) -> int:
-        return self.settings.stack.kafka_port
+        return self._port(self.settings.stack.kafka_port)
 
     @property
     def extra_ports(self) -> list[int]:
-        return [self.settings.stack.kafka_controller_port]
+        return [self._port(self.settings.stack.kafka_controller_port)]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Every node's client address, as clients are given them."""
+        return ",".join(f"127.0.0.1:{self._port(self.settings.stack.kafka_port, n)}" for n in range(self.nodes))
 
     @property
     def version(self) -> str:
@@ -89,21 +111,27 @@ class KafkaService(Service):
 
     def _write_config(self) -> None:
         s = self.settings.stack
+        controller = self.extra_ports[0]
+        voters = ",".join(f"{n + 1}@127.0.0.1:{self._port(s.kafka_controller_port, n)}" for n in range(self.nodes))
+        replicas = min(3, self.nodes)
+        in_sync = 2 if self.nodes >= 3 else 1  # a cluster of 3 survives one node lost without losing a write
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{s.kafka_controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.kafka_port}",
+            "node.id": str(self.node + 1),
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.log_dir),
             "num.partitions": "6",
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": str(replicas),
+            "min.insync.replicas": str(in_sync),
+            "offsets.topic.replication.factor": str(replicas),
             "offsets.topic.num.partitions": "12",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": str(in_sync),
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
             "log.retention.hours": "48",
@@ -117,7 +145,10 @@ class KafkaService(Service):
     def _format_storage(self) -> None:
         if (self.log_dir / "meta.properties").exists():
             return
-        id_file = self.dir / "cluster-id"
+        # one id for every node of a cluster: the first node's
+        first = self.settings.stack.data_dir.resolve() / ("kafka" if self.nodes == 1 else "kafka-1")
+        first.mkdir(parents=True, exist_ok=True)
+        id_file = first / "cluster-id"
         if not id_file.exists():
             id_file.write_text(_kafka_uuid())
         command = self._java(

@@ -30,12 +30,23 @@ class ServiceStatus:
 
 
 class Stack:
-    """The four services of the local stack. Up is idempotent; down stops only what up started."""
+    """The four services of the local stack (Kafka as one node, or as a cluster of ``stack.kafka_brokers``). Up is
+    idempotent; down stops only what up started. The broker count a stack was started with is kept in its data
+    directory, so ``status`` and ``down`` see the same nodes without being told."""
 
     def __init__(self, settings: Settings, *, progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        self._brokers_file = settings.stack.data_dir.resolve() / "kafka-brokers"
+        self.wanted_brokers = settings.stack.kafka_brokers
+        self.brokers = self.wanted_brokers
+        recorded = self._recorded_brokers()
+        if recorded is not None and recorded != self.wanted_brokers:  # what runs is what counts
+            nodes = [KafkaService(settings, node, recorded) for node in range(recorded)]
+            if any(self._pidfile(node).running() for node in nodes):
+                self.brokers = recorded
+        self.kafka_nodes = [KafkaService(settings, node, self.brokers) for node in range(self.brokers)]
         self.services: list[Service] = [
-            KafkaService(settings),
+            *self.kafka_nodes,
             RedisService(settings),
             PrometheusService(settings),
             AlertmanagerService(settings),
@@ -53,8 +64,23 @@ class Stack:
     def _pidfile(self, service: Service) -> PidFile:
         return PidFile(service.dir / f"{service.name}.pid")
 
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_nodes[0].bootstrap_servers
+
+    def _recorded_brokers(self) -> int | None:
+        try:
+            return int(self._brokers_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def up(self) -> list[ServiceStatus]:
-        """Start what is not running, reuse what already answers, and wait until all four are healthy."""
+        """Start what is not running, reuse what already answers, and wait until every service is healthy."""
+        if self.brokers != self.wanted_brokers:
+            raise StackError(f"the stack in {self.settings.stack.data_dir} runs Kafka with {self.brokers} "
+                             f"broker(s), not {self.wanted_brokers}; `driftline stack down` first")  # fmt: skip
+        self._brokers_file.parent.mkdir(parents=True, exist_ok=True)
+        self._brokers_file.write_text(str(self.brokers))
         deadline = time.monotonic() + self.settings.stack.health_timeout_seconds
         for service in self.services:
             if self._pidfile(service).running():
@@ -125,6 +151,8 @@ class Stack:
                 if not wait_port_closed(port):
                     raise StackError(f"{service.name} stopped but port {port} is still bound")
             stopped.append(service.name)
+        if not any(self._pidfile(service).running() for service in self.services):
+            self._brokers_file.unlink(missing_ok=True)
         return stopped
 
     def status(self) -> list[ServiceStatus]:

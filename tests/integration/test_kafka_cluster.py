@@ -1,0 +1,162 @@
+"""A real 3-node KRaft cluster (`driftline stack up --brokers 3`): replicated topics, and the leader of the records'
+partitions killed (-9) under load with nothing lost and no worker left stalled.
+
+The cluster is this module's own (its own ports and data); Redis, the registry and the workers are the session's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from driftline.kafka_admin import admin_client, ensure_topics
+from driftline.kafka_clients import client_options
+from driftline.settings import KafkaSettings, Settings, StackSettings
+from driftline.sources import AgrawalSource
+from harness.processes import ROOT, free_port, settings_env
+from harness.scrape import scrape, serving_version
+from harness.waiting import wait_for
+from producers.producer import ProduceOptions, RecordProducer
+from stack import Stack
+from stack.process import port_open
+from tests.integration.pipeline import Pipeline
+
+pytestmark = pytest.mark.cluster  # also alone: `make test-cluster`
+
+KAFKA_PORT, CONTROLLER_PORT = 29092, 29094  # nodes: 29092, 29102, 29112; controllers 29094, 29104, 29114
+RECORDS, RATE = 60_000, 4_000
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = Settings()
+    stack_settings = StackSettings(**{**base.stack.model_dump(), "data_dir": tmp_path_factory.mktemp("cluster"),
+                                      "kafka_port": KAFKA_PORT, "kafka_controller_port": CONTROLLER_PORT,
+                                      "kafka_brokers": 3})  # fmt: skip
+    stack = Stack(base.model_copy(update={"stack": stack_settings}))
+    for node in stack.kafka_nodes:
+        for port in (node.port, *node.extra_ports):
+            if port_open(port):
+                pytest.fail(f"port {port} is busy before the cluster test; something else is running there")
+    stack.services = list(stack.kafka_nodes)  # this module needs the brokers only
+    stack.up()
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+def _on(cluster: Stack, kafka: KafkaSettings) -> KafkaSettings:
+    return kafka.model_copy(update={"bootstrap_servers": cluster.bootstrap_servers, "replication_factor": 3})
+
+
+def test_three_brokers_form_one_cluster_and_topics_are_replicated_three_times(cluster: Stack,
+                                                                              pipeline: Pipeline) -> None:  # fmt: skip
+    kafka = _on(cluster, pipeline.kafka)
+    ensure_topics(kafka)
+    admin = admin_client(kafka)
+    try:
+        assert len(admin.describe_cluster()["brokers"]) == 3
+
+        def described() -> dict[str, Any] | None:  # every broker learns of a new topic a moment later
+            (topic,) = admin.describe_topics([pipeline.topics.records])
+            return topic if len(topic["partitions"]) == kafka.records_partitions else None
+
+        topic = wait_for(described, timeout=30, interval=0.5, message="the records topic's partitions described")
+        for partition in topic["partitions"]:
+            assert len(partition["replica_nodes"]) == 3 and len(partition["isr_nodes"]) == 3, partition
+        resource = ConfigResource(ConfigResourceType.TOPIC, pipeline.topics.records)
+        configs = admin.describe_configs([resource], config_filter="all")["topic"][pipeline.topics.records]
+        assert configs["min.insync.replicas"]["value"] == "2"  # acks=all survives one broker lost, not two
+    finally:
+        admin.close()
+
+
+def _leader_of(kafka: KafkaSettings, topic: str, partition: int) -> int:
+    admin = admin_client(kafka)
+    try:
+        (described,) = admin.describe_topics([topic])
+        return int(next(p["leader_id"] for p in described["partitions"] if p["partition_index"] == partition))
+    finally:
+        admin.close()
+
+
+def _messages_in(kafka: KafkaSettings, topic: str) -> int:
+    consumer = KafkaConsumer(**client_options(kafka))
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def test_killing_the_leader_broker_under_load_loses_nothing(cluster: Stack, pipeline: Pipeline,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    kafka = _on(cluster, pipeline.kafka)
+    pipeline.kafka = kafka
+    ensure_topics(kafka)
+    metrics_base = free_port()
+    env = {**pipeline.env(), **settings_env(kafka={"bootstrap_servers": kafka.bootstrap_servers,
+                                                   "replication_factor": 3},
+                                            processor={"metrics_port_base": metrics_base})}  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    log_path = tmp_path / "processors.log"
+    with log_path.open("wb") as log:
+        supervisor = subprocess.Popen([sys.executable, "-m", "processors", "run", "--workers", "2"], cwd=ROOT,
+                                      env={**clean, **env}, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    ports = [metrics_base, metrics_base + 1]
+    source = AgrawalSource(seed=301)
+    ids = [str(r.record["id"]) for r in AgrawalSource(seed=301).take(RECORDS)]
+    producer = RecordProducer(kafka)
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            producer.run(source, ProduceOptions(count=RECORDS, rate=RATE))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    stream = threading.Thread(target=produce, daemon=True)
+    try:
+        wait_for(lambda: all(serving_version(scrape(p)) is not None for p in ports), timeout=120, interval=0.5,
+                 message="both supervised workers serving")  # fmt: skip
+        stream.start()
+        def scored() -> float:
+            return sum(scrape(p).get(("driftline_records_total", (("outcome", "scored"),)), 0.0) for p in ports)
+
+        wait_for(lambda: scored() >= 5000, timeout=60, interval=0.1, message="5,000 records scored")
+        leader = _leader_of(kafka, pipeline.topics.records, 0)
+        pid = {row.name: row.pid for row in cluster.status()}[f"kafka-{leader}"]
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        stream.join(timeout=RECORDS / RATE + 120)
+        assert not stream.is_alive() and not failures, failures
+        pipeline.wait_all_scored(ids, timeout=180)
+        healed = time.monotonic() - killed_at
+        survivors = KafkaSettings(**{**kafka.model_dump(), "bootstrap_servers": ",".join(
+            f"127.0.0.1:{n.port}" for n in cluster.kafka_nodes if n.name != f"kafka-{leader}")})  # fmt: skip
+        duplicates = _messages_in(survivors, pipeline.topics.predictions) - RECORDS
+        restarts = log_path.read_text(errors="replace").count("restarting in")
+        print(f"\nleader broker {leader} of {pipeline.topics.records}[0] killed under {RATE:,}/s: 0 of {RECORDS:,} "
+              f"lost, {duplicates:,} scored twice, {restarts} worker restarts; all scored {healed:.0f}s after the kill")
+    finally:
+        producer.close()
+        supervisor.send_signal(signal.SIGTERM)
+        try:
+            supervisor.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
+            supervisor.wait()
+        cluster.up()  # the killed node back, for the next test and a clean down
