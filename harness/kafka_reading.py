@@ -32,3 +32,15 @@ def read_topic(kafka: KafkaSettings, topic: str, *, expect: int, timeout: float 
         consumer.close()
     assert len(messages) >= expect, f"read {len(messages)} of {expect} expected messages from {topic}"
     return messages
+
+
+def messages_in(kafka: KafkaSettings, topic: str) -> int:
+    """How many messages ``topic`` holds: the sum of its partitions' end offsets."""
+    from kafka import TopicPartition
+
+    consumer = KafkaConsumer(**client_options(kafka))
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()

@@ -91,3 +91,51 @@ class WorkerProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+class SupervisedWorkers:
+    """``python -m processors run --workers N`` (the supervisor restarts a worker that exits, as in production) with
+    the given DRIFTLINE_* environment; worker *i* serves /metrics on ``metrics_base + i``."""
+
+    def __init__(self, env: dict[str, str], workers: int, log_path: Path, metrics_base: int) -> None:
+        self.env = {**env, "DRIFTLINE_PROCESSOR__METRICS_PORT_BASE": str(metrics_base)}
+        self.workers = workers
+        self.log_path = log_path
+        self.ports = [metrics_base + i for i in range(workers)]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SupervisedWorkers:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "processors", "run", "--workers", str(self.workers)],
+                cwd=ROOT, env={**clean, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_serving(self, timeout: float = 120) -> None:
+        wait_for(lambda: all(serving_version(scrape(p)) is not None for p in self.ports), timeout=timeout,
+                 interval=0.5, message=f"{self.workers} supervised workers serving")  # fmt: skip
+
+    def scored(self) -> float:
+        """Records scored by the workers running now (a restarted worker counts from 0 again)."""
+        return sum(scrape(p).get(("driftline_records_total", (("outcome", "scored"),)), 0.0) for p in self.ports)
+
+    def restarts(self) -> int:
+        return self.log().count("restarting in")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

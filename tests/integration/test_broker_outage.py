@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from driftline.kafka_admin import ensure_topics
-from driftline.kafka_clients import client_options
-from driftline.settings import KafkaSettings, Settings, StackSettings
+from driftline.settings import Settings, StackSettings
 from driftline.sources import AgrawalSource
-from harness.processes import ROOT, free_port, settings_env
-from harness.scrape import scrape, serving_version
+from harness.kafka_reading import messages_in
+from harness.processes import SupervisedWorkers, free_port, settings_env
 from harness.waiting import wait_for
 from stack import Stack
 from tests.integration.pipeline import Pipeline
@@ -51,15 +47,6 @@ def _ids(seed: int, n: int) -> list[str]:
     return [str(r.record["id"]) for r in AgrawalSource(seed=seed).take(n)]
 
 
-def _messages_in(kafka: KafkaSettings, topic: str) -> int:
-    consumer = KafkaConsumer(**client_options(kafka))
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
-
-
 def test_a_45_s_broker_outage_loses_nothing_and_every_worker_scores_again(
     own_kafka: Stack, pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -67,25 +54,14 @@ def test_a_45_s_broker_outage_loses_nothing_and_every_worker_scores_again(
     kafka = pipeline.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{port}"})
     pipeline.kafka = kafka
     ensure_topics(kafka)
-    metrics_base = free_port()
-    env = {**pipeline.env(), **settings_env(kafka={"bootstrap_servers": kafka.bootstrap_servers},
-                                            processor={"metrics_port_base": metrics_base})}  # fmt: skip
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
     log_path = tmp_path / "processors.log"
-    with log_path.open("wb") as log:
-        supervisor = subprocess.Popen([sys.executable, "-m", "processors", "run", "--workers", "2"], cwd=ROOT,
-                                      env={**clean, **env}, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    ports = [metrics_base, metrics_base + 1]
-
-    def scored() -> float:
-        return sum(scrape(p).get(("driftline_records_total", (("outcome", "scored"),)), 0.0) for p in ports)
-
+    env = {**pipeline.env(), **settings_env(kafka={"bootstrap_servers": kafka.bootstrap_servers})}
+    workers = SupervisedWorkers(env, 2, log_path, free_port()).start()
     try:
-        wait_for(lambda: all(serving_version(scrape(p)) is not None for p in ports), timeout=120, interval=0.5,
-                 message="both supervised workers serving")  # fmt: skip
+        workers.wait_serving()
         before, after = _ids(201, BEFORE), _ids(202, AFTER)
         pipeline.produce(AgrawalSource(seed=201), BEFORE)
-        wait_for(lambda: scored() >= 5000, timeout=60, interval=0.05, message="5,000 records scored")
+        wait_for(lambda: workers.scored() >= 5000, timeout=60, interval=0.05, message="5,000 records scored")
         broker = {row.name: row.pid for row in own_kafka.status()}["kafka"]
         assert broker is not None
         os.kill(broker, signal.SIGKILL)
@@ -94,23 +70,18 @@ def test_a_45_s_broker_outage_loses_nothing_and_every_worker_scores_again(
         assert waiting > 10_000, f"only {waiting} records were left to score when the broker went away"
 
         # The outage itself: 45 s with no broker. Meanwhile the supervisor stays up.
-        wait_for(lambda: time.monotonic() - lost_at >= OUTAGE_SECONDS or supervisor.poll() is not None,
+        wait_for(lambda: time.monotonic() - lost_at >= OUTAGE_SECONDS or not workers.alive(),
                  timeout=OUTAGE_SECONDS + 5, interval=0.5, message="the outage")  # fmt: skip
-        assert supervisor.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        assert workers.alive(), workers.log()[-3000:]
         log_lines = log_path.read_bytes()[log_at_loss:].count(b"\n")
         own_kafka.up()  # the same broker, on its own data, back after the outage
 
         pipeline.produce(AgrawalSource(seed=202), AFTER)
         pipeline.wait_all_scored(before + after, timeout=240)
-        duplicates = _messages_in(kafka, pipeline.topics.predictions) - (BEFORE + AFTER)
-        restarts = log_path.read_text(errors="replace").count("restarting in")
+        duplicates = messages_in(kafka, pipeline.topics.predictions) - (BEFORE + AFTER)
+        restarts = workers.restarts()
         print(f"\nbroker away {OUTAGE_SECONDS}s with {waiting:,} records waiting: 0 of {BEFORE + AFTER:,} lost, "
               f"{duplicates:,} scored twice, {restarts} worker restarts, {log_lines:,} log lines during the outage")
         assert log_lines < 3000, f"the outage flooded the log: {log_lines} lines in {OUTAGE_SECONDS}s"
     finally:
-        supervisor.send_signal(signal.SIGTERM)
-        try:
-            supervisor.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            supervisor.kill()
-            supervisor.wait()
+        workers.stop()

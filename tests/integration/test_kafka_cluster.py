@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from driftline.kafka_admin import admin_client, ensure_topics
-from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings, Settings, StackSettings
 from driftline.sources import AgrawalSource
-from harness.processes import ROOT, free_port, settings_env
-from harness.scrape import scrape, serving_version
+from harness.kafka_reading import messages_in
+from harness.processes import SupervisedWorkers, free_port, settings_env
 from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 from stack import Stack
@@ -92,30 +88,14 @@ def _leader_of(kafka: KafkaSettings, topic: str, partition: int) -> int:
         admin.close()
 
 
-def _messages_in(kafka: KafkaSettings, topic: str) -> int:
-    consumer = KafkaConsumer(**client_options(kafka))
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
-
-
 def test_killing_the_leader_broker_under_load_loses_nothing(cluster: Stack, pipeline: Pipeline,
                                                            tmp_path: Path) -> None:  # fmt: skip
     kafka = _on(cluster, pipeline.kafka)
     pipeline.kafka = kafka
     ensure_topics(kafka)
-    metrics_base = free_port()
     env = {**pipeline.env(), **settings_env(kafka={"bootstrap_servers": kafka.bootstrap_servers,
-                                                   "replication_factor": 3},
-                                            processor={"metrics_port_base": metrics_base})}  # fmt: skip
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
-    log_path = tmp_path / "processors.log"
-    with log_path.open("wb") as log:
-        supervisor = subprocess.Popen([sys.executable, "-m", "processors", "run", "--workers", "2"], cwd=ROOT,
-                                      env={**clean, **env}, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    ports = [metrics_base, metrics_base + 1]
+                                                   "replication_factor": 3})}  # fmt: skip
+    workers = SupervisedWorkers(env, 2, tmp_path / "processors.log", free_port()).start()
     source = AgrawalSource(seed=301)
     ids = [str(r.record["id"]) for r in AgrawalSource(seed=301).take(RECORDS)]
     producer = RecordProducer(kafka)
@@ -129,13 +109,9 @@ def test_killing_the_leader_broker_under_load_loses_nothing(cluster: Stack, pipe
 
     stream = threading.Thread(target=produce, daemon=True)
     try:
-        wait_for(lambda: all(serving_version(scrape(p)) is not None for p in ports), timeout=120, interval=0.5,
-                 message="both supervised workers serving")  # fmt: skip
+        workers.wait_serving()
         stream.start()
-        def scored() -> float:
-            return sum(scrape(p).get(("driftline_records_total", (("outcome", "scored"),)), 0.0) for p in ports)
-
-        wait_for(lambda: scored() >= 5000, timeout=60, interval=0.1, message="5,000 records scored")
+        wait_for(lambda: workers.scored() >= 5000, timeout=60, interval=0.1, message="5,000 records scored")
         leader = _leader_of(kafka, pipeline.topics.records, 0)
         pid = {row.name: row.pid for row in cluster.status()}[f"kafka-{leader}"]
         assert pid is not None
@@ -147,16 +123,11 @@ def test_killing_the_leader_broker_under_load_loses_nothing(cluster: Stack, pipe
         healed = time.monotonic() - killed_at
         survivors = KafkaSettings(**{**kafka.model_dump(), "bootstrap_servers": ",".join(
             f"127.0.0.1:{n.port}" for n in cluster.kafka_nodes if n.name != f"kafka-{leader}")})  # fmt: skip
-        duplicates = _messages_in(survivors, pipeline.topics.predictions) - RECORDS
-        restarts = log_path.read_text(errors="replace").count("restarting in")
+        duplicates = messages_in(survivors, pipeline.topics.predictions) - RECORDS
+        restarts = workers.restarts()
         print(f"\nleader broker {leader} of {pipeline.topics.records}[0] killed under {RATE:,}/s: 0 of {RECORDS:,} "
               f"lost, {duplicates:,} scored twice, {restarts} worker restarts; all scored {healed:.0f}s after the kill")
     finally:
         producer.close()
-        supervisor.send_signal(signal.SIGTERM)
-        try:
-            supervisor.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            supervisor.kill()
-            supervisor.wait()
+        workers.stop()
         cluster.up()  # the killed node back, for the next test and a clean down
