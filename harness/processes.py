@@ -30,6 +30,28 @@ def settings_env(**sections: dict[str, object]) -> dict[str, str]:
     }
 
 
+def spawn_processors(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m processors ARGS`` from the checkout, with only the given DRIFTLINE_* settings, logging to a file."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "processors", *args], cwd=ROOT, env={**clean, **env},
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 60) -> int | None:
+    """SIGTERM, then SIGKILL after ``timeout``; the exit code (None if it never started)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 class WorkerProcess:
     """``python -m processors worker --index I`` with the given DRIFTLINE_* environment."""
 
@@ -41,12 +63,7 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "processors", "worker", "--index", str(self.index)],
-                cwd=ROOT, env={**clean, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self.process = spawn_processors(["worker", "--index", str(self.index)], self.env, self.log_path)
         return self
 
     def alive(self) -> bool:
@@ -81,16 +98,7 @@ class WorkerProcess:
             self.process.wait(timeout=30)
 
     def stop(self, timeout: float = 60) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout)
 
 
 class SupervisedWorkers:
@@ -105,12 +113,7 @@ class SupervisedWorkers:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SupervisedWorkers:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "processors", "run", "--workers", str(self.workers)],
-                cwd=ROOT, env={**clean, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self.process = spawn_processors(["run", "--workers", str(self.workers)], self.env, self.log_path)
         return self
 
     def alive(self) -> bool:
@@ -130,12 +133,5 @@ class SupervisedWorkers:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def stop(self, timeout: float = 60) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    def stop(self, timeout: float = 60) -> int | None:
+        return stop_process(self.process, timeout)
