@@ -38,8 +38,12 @@ class KafkaService(Service):
         if not 0 <= node < nodes:
             raise ValueError(f"node must be in 0..{nodes - 1}, found {node}")
         self.node, self.nodes = node, nodes
-        self.name = "kafka" if nodes == 1 else f"kafka-{node + 1}"
+        self.name = self.node_name(node, nodes)
         super().__init__(settings)
+
+    @staticmethod
+    def node_name(node: int, nodes: int) -> str:
+        return "kafka" if nodes == 1 else f"kafka-{node + 1}"
 
     def _port(self, first: int, node: int | None = None) -> int:
         return first + PORT_STEP * (self.node if node is None else node)
@@ -146,7 +150,7 @@ class KafkaService(Service):
         if (self.log_dir / "meta.properties").exists():
             return
         # one id for every node of a cluster: the first node's
-        first = self.settings.stack.data_dir.resolve() / ("kafka" if self.nodes == 1 else "kafka-1")
+        first = self.settings.stack.data_dir.resolve() / self.node_name(0, self.nodes)
         first.mkdir(parents=True, exist_ok=True)
         id_file = first / "cluster-id"
         if not id_file.exists():

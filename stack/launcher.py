@@ -38,13 +38,13 @@ class Stack:
         self.settings = settings
         self._brokers_file = settings.stack.data_dir.resolve() / "kafka-brokers"
         self.wanted_brokers = settings.stack.kafka_brokers
-        self.brokers = self.wanted_brokers
+        self.kafka_nodes = self._nodes(self.wanted_brokers)
         recorded = self._recorded_brokers()
         if recorded is not None and recorded != self.wanted_brokers:  # what runs is what counts
-            nodes = [KafkaService(settings, node, recorded) for node in range(recorded)]
-            if any(self._pidfile(node).running() for node in nodes):
-                self.brokers = recorded
-        self.kafka_nodes = [KafkaService(settings, node, self.brokers) for node in range(self.brokers)]
+            running = self._nodes(recorded)
+            if any(self._pidfile(node).running() for node in running):
+                self.kafka_nodes = running
+        self.brokers = len(self.kafka_nodes)
         self.services: list[Service] = [
             *self.kafka_nodes,
             RedisService(settings),
@@ -63,6 +63,9 @@ class Stack:
 
     def _pidfile(self, service: Service) -> PidFile:
         return PidFile(service.dir / f"{service.name}.pid")
+
+    def _nodes(self, brokers: int) -> list[KafkaService]:
+        return [KafkaService(self.settings, node, brokers) for node in range(brokers)]
 
     @property
     def bootstrap_servers(self) -> str:
