@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo        run the whole loop on the built-in scenario"
 	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
-	@echo "make test-cluster  only the tests on a 3-node Kafka cluster (make test runs them too)"
+	@echo "make test-cluster  only the tests on a 3-node Kafka cluster and a Redis Cluster (make test runs them too)"
 	@echo "make bench       bench-score + bench-stream (tables, and JSON under bench/results/)"
 	@echo "make bench-loop  false alarms over 10,000,000 stationary records, then the loop timed per drift scenario (about 25 minutes)"
 	@echo "make stack-up | stack-down | stack-status"
@@ -44,7 +44,8 @@ test: venv lint
 	if [ $$started = 1 ]; then $(DRIFTLINE) stack down; fi; \
 	exit $$rc
 
-# The cluster tests alone (make test runs them too): a 3-node KRaft cluster of their own, on ports 29092-29114.
+# The cluster tests alone (make test runs them too): a 3-node KRaft cluster of their own, on ports 29092-29114,
+# and a Redis Cluster of 6 nodes on 27001-27006 (cluster bus 37001-37006).
 test-cluster: venv
 	@started=0; \
 	if ! $(DRIFTLINE) stack status --quiet; then $(DRIFTLINE) stack up || exit 1; started=1; fi; \

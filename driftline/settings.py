@@ -51,10 +51,16 @@ class KafkaSettings(_Section):
 class RedisSettings(_Section):
     """Where predictions are written."""
 
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = Field("redis://127.0.0.1:6379/0", description="Redis, or with `cluster` any node of a Redis Cluster")
     password: SecretStr | None = None
     key_prefix: str = "driftline:"
     prediction_ttl_seconds: int = Field(7 * 24 * 3600, ge=1)
+    cluster: bool = Field(False, description="`url` is a node of a Redis Cluster: each batch is written to the "
+                          "primaries that own its keys' hash slots, one pipeline per primary")
+    replica_acks: int = Field(0, ge=0, description="a batch counts as written only once this many replicas of every "
+                              "primary have it (Redis WAIT), else it is written again: 1 loses nothing when a primary "
+                              "fails over; 0 does not wait (a failover can lose the last writes)")
+    replica_ack_timeout_ms: int = Field(1000, ge=1, description="longest WAIT for `replica_acks` replicas per attempt")
 
 
 class RegistrySettings(_Section):
@@ -136,6 +142,10 @@ class StackSettings(_Section):
         "3`); node i (from 0) listens on kafka_port + 10 i, its controller on kafka_controller_port + 10 i",
     )  # fmt: skip
     redis_port: int = 6379
+    redis_cluster: bool = Field(
+        False, description="Redis as a cluster of 3 primaries and 3 replicas (`driftline stack up --redis-cluster`); "
+        "node i (from 0) listens on redis_port + i, its cluster bus on that + 10000",
+    )  # fmt: skip
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     health_timeout_seconds: float = Field(90.0, gt=0)

@@ -14,13 +14,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-import redis.asyncio as aioredis
-
 from driftline.change import Adwin
 from driftline.messages import LabelEvent, decode_label_event, decode_prediction, prediction_key
 from driftline.settings import RedisSettings
 from processors.metrics import ProcessorMetrics
-from processors.redis_sink import until_redis_answers
+from processors.redis_sink import RedisClient, get_many, until_redis_answers
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +106,7 @@ class ErrorRateChange:
 class LabelJoin:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         settings: RedisSettings,
         metrics: ProcessorMetrics,
         *,
@@ -162,10 +160,11 @@ class LabelJoin:
             return True
         keys = [prediction_key(self.settings.key_prefix, e.id) for _, e in events]
         stored = await until_redis_answers(
-            lambda: self.client.mget(keys),
+            lambda: get_many(self.client, keys),
             what=f"lookup of {len(keys)} labels",
             stopping=stopping,
             on_retry=lambda exc: self.metrics.redis_retries.inc(),
+            client=self.client,
         )
         if stored is None:  # asked to stop while Redis is down: the batch is not acked, the waiting ones stay
             self._pending.extendleft(reversed(due))

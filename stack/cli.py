@@ -15,9 +15,13 @@ def _quiet(message: str) -> None:
 
 
 def _stack(args: argparse.Namespace, settings: Settings) -> Stack:
-    brokers = getattr(args, "brokers", None)
-    if brokers is not None:
-        settings = settings.model_copy(update={"stack": settings.stack.model_copy(update={"kafka_brokers": brokers})})
+    update: dict[str, object] = {}
+    if getattr(args, "brokers", None) is not None:
+        update["kafka_brokers"] = args.brokers
+    if getattr(args, "redis_cluster", False):
+        update["redis_cluster"] = True
+    if update:
+        settings = settings.model_copy(update={"stack": settings.stack.model_copy(update=update)})
     return Stack(settings, progress=_quiet if getattr(args, "quiet", False) else print)
 
 
@@ -30,6 +34,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             print(f"Kafka runs as {stack.brokers} brokers; point every Driftline process at all of them:\n"
                   f"  export DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS={stack.bootstrap_servers}\n"
                   f"  export DRIFTLINE_KAFKA__REPLICATION_FACTOR={min(3, stack.brokers)}")  # fmt: skip
+        if stack.redis_clustered:
+            print(f"Redis runs as a cluster of {len(stack.redis_nodes)} nodes; tell every Driftline process:\n"
+                  f"  export DRIFTLINE_REDIS__CLUSTER=true\n"
+                  f"  export DRIFTLINE_REDIS__URL=redis://{stack.redis_nodes[0].address}/0\n"
+                  f"  export DRIFTLINE_REDIS__REPLICA_ACKS=1   # a primary's failover then loses no prediction")
     return 0
 
 
@@ -77,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             sub.add_argument("--brokers", type=positive_int,
                              help="Kafka nodes (default: stack.kafka_brokers, 1); 3 for a KRaft cluster")  # fmt: skip
+            sub.add_argument("--redis-cluster", action="store_true",
+                             help="Redis as a cluster of 3 primaries and 3 replicas (default: stack.redis_cluster)")
     logs = commands.add_parser("logs", help="the last lines of a service's log")
-    logs.add_argument("service", nargs="?", help="kafka (kafka-1, kafka-2, ... in a cluster), redis, prometheus or "
-                      "alertmanager; default: all")  # fmt: skip
+    logs.add_argument("service", nargs="?", help="kafka (kafka-1, kafka-2, ... in a cluster), redis (redis-1 .. "
+                      "redis-6 in a cluster), prometheus or alertmanager; default: all")  # fmt: skip
     logs.add_argument("-n", "--lines", type=positive_int, default=50)
     logs.set_defaults(handler=_logs)
     return parser

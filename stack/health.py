@@ -58,7 +58,9 @@ def kafka_health(port: int, host: str = "127.0.0.1") -> Health:
         admin.close()
 
 
-def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None) -> Health:
+def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None, *, cluster: bool = False) -> Health:
+    """PING answered; for a cluster node also its view of the cluster (healthy before the cluster is formed too:
+    ``driftline stack up`` forms it once every node answers)."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -71,11 +73,25 @@ def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None
         if not client.ping():
             return Health(False, detail="PING did not answer PONG")
         info = client.info("server")
-        return Health(True, version=str(info.get("redis_version", "")))
+        detail = ""
+        if cluster:
+            state = cluster_info(client)
+            role = client.info("replication").get("role", "?")
+            detail = f"{role}, cluster {state.get('cluster_state', '?')}, {state.get('cluster_known_nodes', '?')} nodes"
+        return Health(True, version=str(info.get("redis_version", "")), detail=detail)
     except redis.RedisError as exc:
         return Health(False, detail=f"{exc.__class__.__name__}: {exc}")
     finally:
         client.close()
+
+
+def cluster_info(client: Any) -> dict[str, str]:
+    """``CLUSTER INFO`` as a dict of strings (redis-py's parsing of it differs between versions)."""
+    raw = client.execute_command("CLUSTER INFO")
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return dict(line.split(":", 1) for line in text.strip().splitlines() if ":" in line)
 
 
 def _ready_with_version(port: int, host: str, version_path: str, version_of: Callable[[Any], Any]) -> Health:

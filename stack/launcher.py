@@ -7,15 +7,20 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 from driftline.errors import StackError
 from driftline.settings import Settings
 from stack.health import Health
 from stack.kafka import KafkaService
 from stack.process import PidFile, port_open, spawn, terminate, wait_port_closed
-from stack.services import AlertmanagerService, PrometheusService, RedisService, Service
+from stack.redis_cluster import form_redis_cluster
+from stack.services import REDIS_CLUSTER_NODES, AlertmanagerService, PrometheusService, RedisService, Service
 
 logger = logging.getLogger(__name__)
+
+N = TypeVar("N", bound=Service)
 
 
 @dataclass(frozen=True)
@@ -30,24 +35,25 @@ class ServiceStatus:
 
 
 class Stack:
-    """The four services of the local stack (Kafka as one node, or as a cluster of ``stack.kafka_brokers``). Up is
-    idempotent; down stops only what up started. The broker count a stack was started with is kept in its data
-    directory, so ``status`` and ``down`` see the same nodes without being told."""
+    """The four services of the local stack (Kafka as one node, or as a cluster of ``stack.kafka_brokers``; Redis as
+    one server, or with ``stack.redis_cluster`` a Redis Cluster of 3 primaries and 3 replicas). Up is idempotent;
+    down stops only what up started. The node counts a stack was started with are kept in its data directory, so
+    ``status`` and ``down`` see the same nodes without being told."""
 
     def __init__(self, settings: Settings, *, progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self._brokers_file = settings.stack.data_dir.resolve() / "kafka-brokers"
+        self._redis_file = settings.stack.data_dir.resolve() / "redis-nodes"
         self.wanted_brokers = settings.stack.kafka_brokers
-        self.kafka_nodes = self._nodes(self.wanted_brokers)
-        recorded = self._recorded_brokers()
-        if recorded is not None and recorded != self.wanted_brokers:  # what runs is what counts
-            running = self._nodes(recorded)
-            if any(self._pidfile(node).running() for node in running):
-                self.kafka_nodes = running
+        self.wanted_redis = REDIS_CLUSTER_NODES if settings.stack.redis_cluster else 1
+        self.kafka_nodes: list[KafkaService] = self._running_or_wanted(
+            self._brokers_file, self.wanted_brokers, lambda n: [KafkaService(settings, i, n) for i in range(n)])
+        self.redis_nodes: list[RedisService] = self._running_or_wanted(
+            self._redis_file, self.wanted_redis, lambda n: [RedisService(settings, i, n) for i in range(n)])
         self.brokers = len(self.kafka_nodes)
         self.services: list[Service] = [
             *self.kafka_nodes,
-            RedisService(settings),
+            *self.redis_nodes,
             PrometheusService(settings),
             AlertmanagerService(settings),
         ]
@@ -64,26 +70,37 @@ class Stack:
     def _pidfile(self, service: Service) -> PidFile:
         return PidFile(service.dir / f"{service.name}.pid")
 
-    def _nodes(self, brokers: int) -> list[KafkaService]:
-        return [KafkaService(self.settings, node, brokers) for node in range(brokers)]
+    def _running_or_wanted(self, record: Path, wanted: int, nodes: Callable[[int], list[N]]) -> list[N]:
+        """The nodes asked for, unless a different number recorded in ``record`` still runs: what runs counts."""
+        try:
+            recorded: int | None = int(record.read_text())
+        except (FileNotFoundError, ValueError):
+            recorded = None
+        if recorded is not None and recorded != wanted:
+            running = nodes(recorded)
+            if any(self._pidfile(node).running() for node in running):
+                return running
+        return nodes(wanted)
 
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_nodes[0].bootstrap_servers
 
-    def _recorded_brokers(self) -> int | None:
-        try:
-            return int(self._brokers_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+    @property
+    def redis_clustered(self) -> bool:
+        return len(self.redis_nodes) > 1
 
     def up(self) -> list[ServiceStatus]:
-        """Start what is not running, reuse what already answers, and wait until every service is healthy."""
-        if self.brokers != self.wanted_brokers:
-            raise StackError(f"the stack in {self.settings.stack.data_dir} runs Kafka with {self.brokers} "
-                             f"broker(s), not {self.wanted_brokers}; `driftline stack down` first")  # fmt: skip
+        """Start what is not running, reuse what already answers, and wait until every service is healthy (and a
+        Redis Cluster formed)."""
+        for what, have, wanted, unit in (("Kafka", self.brokers, self.wanted_brokers, "broker(s)"),
+                                         ("Redis", len(self.redis_nodes), self.wanted_redis, "node(s)")):  # fmt: skip
+            if have != wanted:
+                raise StackError(f"the stack in {self.settings.stack.data_dir} runs {what} with {have} {unit}, not "
+                                 f"{wanted}; `driftline stack down` first")  # fmt: skip
         self._brokers_file.parent.mkdir(parents=True, exist_ok=True)
         self._brokers_file.write_text(str(self.brokers))
+        self._redis_file.write_text(str(len(self.redis_nodes)))
         deadline = time.monotonic() + self.settings.stack.health_timeout_seconds
         for service in self.services:
             if self._pidfile(service).running():
@@ -113,6 +130,8 @@ class Stack:
             self._progress(f"{service.name}: started (pid {child.pid}, port {service.port})")
         for service in self.services:
             self._wait_healthy(service, deadline)
+        if self.redis_clustered:
+            form_redis_cluster(self.redis_nodes, self.settings.redis, deadline, self._progress)
         return self.status()
 
     def _wait_healthy(self, service: Service, deadline: float) -> Health:
@@ -156,6 +175,7 @@ class Stack:
             stopped.append(service.name)
         if not any(self._pidfile(service).running() for service in self.services):
             self._brokers_file.unlink(missing_ok=True)
+            self._redis_file.unlink(missing_ok=True)
         return stopped
 
     def status(self) -> list[ServiceStatus]:

@@ -101,15 +101,46 @@ class Service(ABC):
         return ""
 
 
+CLUSTER_BUS_OFFSET = 10000  # Redis's own: a cluster node talks to the others on its port + 10000
+REDIS_CLUSTER_NODES = 6  # 3 primaries, each with one replica
+
+
 class RedisService(Service):
-    name = "redis"
+    """Redis with AOF persistence. Alone it is ``redis``; as node i of a cluster ``redis-<i+1>``, on redis_port + i,
+    in cluster mode with data of its own (the cluster's shape lives in its ``nodes.conf``)."""
+
     programs = ["redis-server"]
+
+    def __init__(self, settings: Settings, node: int = 0, nodes: int = 1) -> None:
+        if not 0 <= node < nodes:
+            raise ValueError(f"node must be in 0..{nodes - 1}, found {node}")
+        self.node, self.nodes = node, nodes
+        self.name = "redis" if nodes == 1 else f"redis-{node + 1}"
+        super().__init__(settings)
+
+    @property
+    def clustered(self) -> bool:
+        return self.nodes > 1
 
     @property
     def port(self) -> int:
-        return self.settings.stack.redis_port
+        return self.settings.stack.redis_port + self.node
+
+    @property
+    def extra_ports(self) -> list[int]:
+        return [self.port + CLUSTER_BUS_OFFSET] if self.clustered else []
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
+        cluster = [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(self.dir / "nodes.conf"),
+            # a primary silent for 2 s is failed over to its replica (Redis's default waits 15 s)
+            "--cluster-node-timeout", "2000",
+        ] if self.clustered else []  # fmt: skip
         return [
             "redis-server",
             "--port", str(self.port),
@@ -122,11 +153,13 @@ class RedisService(Service):
             "--appendfsync", "everysec",
             "--daemonize", "no",
             "--protected-mode", "yes",
+            *cluster,
         ]  # fmt: skip
 
     def health(self) -> Health:
         password = self.settings.redis.password
-        return redis_health(self.port, password=password.get_secret_value() if password else None)
+        return redis_health(self.port, password=password.get_secret_value() if password else None,
+                            cluster=self.clustered)  # fmt: skip
 
 
 class PrometheusService(Service):

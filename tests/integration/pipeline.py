@@ -25,7 +25,7 @@ class Pipeline:
     topics: Topics
     key_prefix: str
     registry: Registry
-    redis: redis.Redis
+    redis: redis.Redis | redis.RedisCluster
     tmp: Path
     redis_url: str
     workers: list[WorkerProcess]
@@ -57,7 +57,11 @@ class Pipeline:
     def stored(self, ids: list[str]) -> list[dict[str, object] | None]:
         out: list[dict[str, object] | None] = []
         for i in range(0, len(ids), 5000):
-            chunk = self.redis.mget([f"{self.key_prefix}pred:{x}" for x in ids[i : i + 5000]])
+            keys = [f"{self.key_prefix}pred:{x}" for x in ids[i : i + 5000]]
+            if isinstance(self.redis, redis.RedisCluster):
+                chunk = self.redis.mget_nonatomic(keys)
+            else:
+                chunk = self.redis.mget(keys)
             out.extend(orjson.loads(v) if v is not None else None for v in chunk)
         return out
 
