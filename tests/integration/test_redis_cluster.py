@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +18,12 @@ import pytest
 import redis
 
 from driftline.settings import RedisSettings, Settings, StackSettings
-from driftline.sources import AgrawalSource
 from harness.kafka_reading import messages_in
 from harness.processes import SupervisedWorkers, free_port, settings_env
 from harness.scrape import scrape
+from harness.streaming import BackgroundStream
 from harness.waiting import wait_for
 from processors.redis_sink import RedisSink, get_many, redis_client
-from producers.producer import ProduceOptions, RecordProducer
 from stack import Stack
 from stack.process import port_open
 from tests.integration.pipeline import Pipeline
@@ -119,18 +117,7 @@ def test_killing_a_primary_under_load_loses_nothing(cluster: Stack, pipeline: Pi
     env = {**pipeline.env(), **settings_env(redis={"url": settings.url, "cluster": True, "replica_acks": 1})}
     workers = SupervisedWorkers(env, 2, tmp_path / "processors.log", free_port()).start()
     pipeline.redis = redis.RedisCluster(host="127.0.0.1", port=REDIS_PORT)
-    source = AgrawalSource(seed=302)
-    ids = [str(r.record["id"]) for r in AgrawalSource(seed=302).take(RECORDS)]
-    producer = RecordProducer(pipeline.kafka)
-    failures: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            producer.run(source, ProduceOptions(count=RECORDS, rate=RATE))
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            failures.append(exc)
-
-    stream = threading.Thread(target=produce, daemon=True)
+    stream = BackgroundStream(pipeline.kafka, seed=302, count=RECORDS, rate=RATE)
     try:
         workers.wait_serving()
         stream.start()
@@ -146,9 +133,8 @@ def test_killing_a_primary_under_load_loses_nothing(cluster: Stack, pipeline: Pi
         failed_over = time.monotonic() - killed_at
         cluster.up()  # the killed node back, as an operator or a supervisor would: it rejoins as a replica
         assert _roles(cluster)[victim] == "slave"
-        stream.join(timeout=RECORDS / RATE + 120)
-        assert not stream.is_alive() and not failures, failures
-        pipeline.wait_all_scored(ids, timeout=180)
+        stream.finish()
+        pipeline.wait_all_scored(stream.ids, timeout=180)
         healed = time.monotonic() - killed_at
         duplicates = messages_in(pipeline.kafka, pipeline.topics.predictions) - RECORDS
         matched = sum(scrape(port).get(("driftline_labels_total", (("outcome", "matched"),)), 0.0)
@@ -158,6 +144,6 @@ def test_killing_a_primary_under_load_loses_nothing(cluster: Stack, pipeline: Pi
               f"{RECORDS:,} lost, {duplicates:,} scored twice, {workers.restarts()} worker restarts; all scored "
               f"{healed:.0f}s after the kill; {matched:,.0f} labels joined by the running workers")
     finally:
-        producer.close()
+        stream.close()
         workers.stop()
         pipeline.redis.close()
