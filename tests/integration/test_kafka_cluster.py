@@ -1,5 +1,6 @@
-"""A real 3-node KRaft cluster (`driftline stack up --brokers 3`): replicated topics, and the leader of the records'
-partitions killed (-9) under load with nothing lost and no worker left stalled.
+"""A real 3-node KRaft cluster (`driftline stack up --brokers 3`): replicated topics, the leader of the records'
+partitions killed (-9) under load with nothing lost and no worker left stalled, and the trainer's Kafka half (its
+training window read back, a version announced) on the cluster.
 
 The cluster is this module's own (its own ports and data); Redis, the registry and the workers are the session's.
 """
@@ -17,14 +18,18 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from driftline.kafka_admin import admin_client, ensure_topics
+from driftline.messages import decode_model_update
 from driftline.settings import KafkaSettings, Settings, StackSettings
-from harness.kafka_reading import messages_in
+from driftline.sources import AgrawalSource
+from harness.kafka_reading import messages_in, read_topic
 from harness.processes import SupervisedWorkers, free_port, settings_env
 from harness.streaming import BackgroundStream
 from harness.waiting import wait_for
 from stack import Stack
 from stack.process import port_open
 from tests.integration.pipeline import Pipeline
+from trainer.publish import publish_update
+from trainer.recent_data import recent_labeled
 
 pytestmark = pytest.mark.cluster  # also alone: `make test-cluster`
 
@@ -117,3 +122,16 @@ def test_killing_the_leader_broker_under_load_loses_nothing(cluster: Stack, pipe
         stream.close()
         workers.stop()
         cluster.up()  # the killed node back, for the next test and a clean down
+
+
+def test_the_trainer_reads_its_window_and_announces_a_version_on_the_cluster(cluster: Stack,
+                                                                             pipeline: Pipeline) -> None:  # fmt: skip
+    kafka = _on(cluster, pipeline.kafka)
+    pipeline.kafka = kafka
+    ensure_topics(kafka)
+    pipeline.produce(AgrawalSource(seed=303), 3_000)  # records and their labels, into the cluster
+    window = recent_labeled(kafka, AgrawalSource().contract, 12_000)
+    assert len(window) == 3_000 and window["id"].str.startswith("agr-303-").all()
+    update = publish_update(kafka, pipeline.registry)  # acks=all: needs 2 of the 3 replicas in sync
+    (heard,) = [decode_model_update(m.value) for m in read_topic(kafka, pipeline.topics.model_updates, expect=1)]
+    assert heard == update
