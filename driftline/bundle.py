@@ -1,8 +1,11 @@
 """A registered model version as one unit: contract, persisted preprocessing, drift profile, and scorer.
 
-``ModelBundle.load`` verifies every hash of the version before anything is parsed, then loads the Keras model
-with ``safe_mode=True`` and warms it up on the profile's reference sample. ``predict`` is the one scoring path,
-used alike by the stream processor, the trainer's evaluation gate and the benchmarks.
+``ModelBundle.load`` verifies every hash of the version before anything is parsed, then loads the LiteRT
+flatbuffer the release compiled (no TensorFlow or Keras import: a worker only runs it), checks that the whole
+serving path reproduces the Keras model's outputs on the golden records, and warms it up on the profile's
+reference sample. ``predict`` is the one scoring path, used alike by the stream processor, the trainer's
+evaluation gate and the benchmarks. The Keras model (``model.keras``) stays in the version as the source of truth
+for the trainer (warm starts) and for anyone who wants it.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ import orjson
 
 from driftline.contract import Contract, Task
 from driftline.errors import IntegrityError, RegistryError
+from driftline.golden import GOLDEN_FILE, Golden
+from driftline.litert import LiteRTScorer
 from driftline.preprocessing import Preprocessor, TransformStats
 from driftline.profile import Profile
 from driftline.registry import Registry
+from driftline.validation import Validator
 
 logger = logging.getLogger(__name__)
 
+FLATBUFFER_FILE = "model.tflite"
 # The files every servable version has (the registry itself requires only model.keras).
-REQUIRED_FILES = ("model.keras", "preprocessing.json", "profile.json", "contract.yaml", "metrics.json")
+REQUIRED_FILES = ("model.keras", FLATBUFFER_FILE, GOLDEN_FILE, "preprocessing.json", "profile.json", "contract.yaml",
+                  "metrics.json")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,25 +52,29 @@ class ModelBundle:
     contract: Contract
     preprocessor: Preprocessor
     profile: Profile
-    scorer: Any  # driftline.scoring.Scorer (TensorFlow imported lazily)
+    scorer: LiteRTScorer
     metrics: Mapping[str, Any]
 
     @classmethod
     def load(cls, registry: Registry, version: int, *, warm_up: bool = True) -> ModelBundle:
-        """Verify, load and (by default) warm up a version. Any problem is a RegistryError; nothing half-loads."""
+        """Verify, load, check against the golden records and (by default) warm up a version. Any problem is a
+        RegistryError; nothing half-loads."""
         manifest = registry.verify(version)
         missing = [name for name in REQUIRED_FILES if name not in manifest.files]
         if missing:
-            raise IntegrityError(f"version {version} of {registry.model!r} lacks {missing}; it cannot be served")
+            raise IntegrityError(
+                f"version {version} of {registry.model!r} lacks {missing}; it cannot be served (versions released "
+                "before workers ran LiteRT alone lack model.tflite and golden.json: retrain to release a new one)"
+            )
         path = registry.path(version)
-        from driftline.modelio import load_keras
-        from driftline.scoring import Scorer
-
         contract = Contract.from_yaml(path / "contract.yaml")
         preprocessor = Preprocessor.load(path / "preprocessing.json")
         profile = Profile.load(path / "profile.json")
-        model = load_keras(path / "model.keras")
-        scorer = Scorer(model, preprocessor.width)
+        scorer = LiteRTScorer((path / FLATBUFFER_FILE).read_bytes(), preprocessor.width)
+        gap = Golden.load(path / GOLDEN_FILE).verify(Validator(contract),
+                                                     lambda columns: scorer(preprocessor.transform(columns)))
+        logger.info("model=%s model_version=%d reproduces its golden records (max difference %.3g)", registry.model,
+                    version, gap)  # fmt: skip
         bundle = cls(
             model_name=registry.model,
             version=version,

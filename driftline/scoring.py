@@ -1,33 +1,30 @@
-"""Scoring: a Keras model, compiled by TensorFlow's LiteRT converter, or behind one ``tf.function`` (DESIGN 4).
+"""Scoring a Keras model in the trainer: one ``tf.function``, and the LiteRT flatbuffer it compiles to (DESIGN 4).
 
 ``model.predict`` builds a data pipeline on every call, which dominates a micro-batch of a few hundred rows. One
 ``tf.function``, traced once for ``[None, width]`` float32 input, serves every batch size without retracing, but
 TensorFlow's own dispatch still costs far more per call than the model's arithmetic. So the model is also
-converted to a LiteRT (TensorFlow Lite) flatbuffer and run by LiteRT's interpreter on the calling thread
-(docs/performance.md has the figures). The compiled model is used only if it agrees with the ``tf.function`` on a
-probe batch; otherwise (or if the model does not convert) the ``tf.function`` serves, and the log says why.
-TensorFlow is imported when a Scorer is built, never at module import.
+converted to a LiteRT (TensorFlow Lite) flatbuffer, the artifact a release ships as ``model.tflite`` and workers
+run without TensorFlow (:mod:`driftline.litert`). The compiled model is used only if it agrees with the
+``tf.function`` on a probe batch; otherwise (or if the model does not convert) the ``tf.function`` scores, the log
+says why, and the model cannot be released. The ``tf.function`` stays the source of truth: golden records take
+their expected outputs from it. TensorFlow is imported when a Scorer is built, never at module import.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from driftline.errors import DataError, IntegrityError
+from driftline.litert import LiteRTScorer, check_scores
 from driftline.modelio import require_keras
 
-__all__ = ["Scorer"]
+__all__ = ["Scorer", "compile_flatbuffer"]
 
 logger = logging.getLogger(__name__)
-
-_PROBABILITY_SLACK = (
-    1e-4  # float32 sigmoid/softmax outputs may overshoot [0, 1] or miss a sum of 1 by rounding
-)
 # The compiled model must give the tf.function's scores on the probe batch within this (float32 rounding differs
 # by a few ulp between the two kernels' summation orders).
 LITERT_TOLERANCE = 1e-5
@@ -80,6 +77,7 @@ class Scorer:
         self.n_outputs = int(output.shape[-1])
         self._run: Runner = self._tensorflow
         self.runtime = "tensorflow"
+        self.flatbuffer: bytes | None = None  # the LiteRT model, when it converts and agrees
         if runtime == "litert":
             why_not = self._use_litert(model)
             if why_not:
@@ -94,7 +92,8 @@ class Scorer:
     def _use_litert(self, model: Any) -> str:
         """Compile the model and switch to it if it agrees with the function; else say why not ("" if it did)."""
         try:
-            run = compile_litert(model, self.width)
+            flatbuffer = compile_flatbuffer(model)
+            run = LiteRTScorer(flatbuffer, self.width).run
         except Exception as exc:  # the converter's errors are of many kinds; any means: serve with the function
             return f"it does not convert: {exc.__class__.__name__}: {str(exc)[:300]}"
         probe = np.random.default_rng(0).normal(size=(PROBE_ROWS, self.width)).astype(np.float32)
@@ -104,7 +103,7 @@ class Scorer:
         gap = float(np.max(np.abs(compiled - expected))) if np.isfinite(compiled).all() else float("inf")
         if not gap <= LITERT_TOLERANCE:
             return f"it disagrees with the function by {gap:.3g} on the probe batch"
-        self._run, self.runtime = run, "litert"
+        self._run, self.runtime, self.flatbuffer = run, "litert", flatbuffer
         return ""
 
     @property
@@ -133,70 +132,24 @@ class Scorer:
         out = self._run(X).astype(np.float64)
         return out[:, 0] if self.binary else out
 
-    def warm_up(self, X: np.ndarray) -> np.ndarray:
-        """Score ``X`` (the reference sample); check the scores are finite probabilities of the right shape.
+    def reference(self, X: np.ndarray) -> np.ndarray:
+        """The Keras model's own outputs (the ``tf.function``), shaped as ``__call__``'s: golden records' truth."""
+        out = self._tensorflow(np.asarray(X, dtype=np.float32)).astype(np.float64)
+        return out[:, 0] if self.binary else out
 
-        Run before a model goes live: a model with NaN weights or an unexpected head is refused
-        (IntegrityError) while the previous model keeps serving.
-        """
+    def warm_up(self, X: np.ndarray) -> np.ndarray:
+        """Score ``X`` (the reference sample); check the scores are finite probabilities of the right shape."""
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] == 0:
             raise DataError(f"warm-up needs a non-empty batch of shape (n, {self.width}), found {X.shape}")
-        scores = self(X)
-        expected = self.output_shape(X.shape[0])
-        if scores.shape != expected:
-            raise IntegrityError(f"warm-up: expected scores of shape {expected}, found {scores.shape}")
-        bad = ~np.isfinite(scores)
-        if bad.any():
-            raise IntegrityError(
-                f"warm-up: expected finite scores, found {int(bad.sum())} non-finite of {scores.size} "
-                f"(first at row {int(np.argwhere(bad)[0][0])})"
-            )
-        low, high = float(scores.min()), float(scores.max())
-        if low < -_PROBABILITY_SLACK or high > 1 + _PROBABILITY_SLACK:
-            raise IntegrityError(
-                f"warm-up: expected probabilities in [0, 1], found values in [{low:.4g}, {high:.4g}]"
-            )
-        if not self.binary:
-            sums = scores.sum(axis=1)
-            worst = float(np.abs(sums - 1).max())
-            if worst > _PROBABILITY_SLACK * self.n_outputs:
-                raise IntegrityError(
-                    f"warm-up: expected class probabilities summing to 1 (softmax), found a row summing to "
-                    f"{float(sums[np.abs(sums - 1).argmax()]):.6g}"
-                )
-        logger.info("warm-up passed rows=%d score_range=[%.4g, %.4g]", X.shape[0], low, high)
-        return scores
+        return check_scores(self(X), self.output_shape(X.shape[0]), binary=self.binary)
 
 
-def compile_litert(model: Any, width: int) -> Runner:
-    """The model as a LiteRT flatbuffer (TensorFlow's converter), run on the calling thread by LiteRT's interpreter.
-
-    The interpreter holds one input shape at a time: a batch of another size resizes it first. It is
-    not thread-safe, hence the lock (uncontended: one event loop scores).
-    """
+def compile_flatbuffer(model: Any) -> bytes:
+    """The Keras model as a LiteRT flatbuffer (TensorFlow's converter): what a release ships as ``model.tflite``."""
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
 
-    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
-    source = interpreter.get_input_details()[0]["index"]
-    sink = interpreter.get_output_details()[0]["index"]
-    rows = -1  # the batch size the interpreter is allocated for
-    lock = threading.Lock()
-
-    def run(X: np.ndarray) -> np.ndarray:
-        nonlocal rows
-        with lock:
-            if X.shape[0] != rows:
-                interpreter.resize_tensor_input(source, [X.shape[0], width])
-                interpreter.allocate_tensors()
-                rows = X.shape[0]
-            interpreter.set_tensor(source, X)
-            interpreter.invoke()
-            return np.asarray(interpreter.get_tensor(sink))  # a copy: the next call reuses the buffer
-
-    return run
+    return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
 def _declared_width(model: Any) -> int | None:

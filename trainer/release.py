@@ -1,7 +1,9 @@
 """Release a candidate: write its artifacts, register them, prove the version loads, then (maybe) promote.
 
-Order matters (DESIGN section 7, step 1): the version is written atomically by the registry, then loaded back
-exactly as a processor would (hashes verified, Keras ``safe_mode=True``, warm-up on the reference sample) and
+The release compiles, the worker only runs: a version holds the Keras model, its LiteRT flatbuffer
+(``model.tflite``) and golden records with the Keras model's outputs (``golden.json``). Order matters (DESIGN
+section 7, step 1): the version is written atomically by the registry, then loaded back exactly as a processor
+would (hashes verified, the flatbuffer checked against the golden records, warm-up on the reference sample) and
 compared with the in-memory model; only then may the ``production`` alias move. A version that fails the check
 stays registered but is never promoted, and the error says why.
 """
@@ -22,8 +24,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from driftline.bundle import ModelBundle
+from driftline.bundle import FLATBUFFER_FILE, ModelBundle
 from driftline.errors import IntegrityError
+from driftline.golden import GOLDEN_FILE, Golden
 from driftline.registry import PRODUCTION, Registry
 from trainer.curves import plot_curves
 from trainer.training import Candidate
@@ -151,8 +154,15 @@ def training_record(candidate: Candidate, source_description: str) -> dict[str, 
 
 
 def _write_artifacts(directory: Path, candidate: Candidate, source_description: str) -> dict[str, Path]:
+    if candidate.scorer.flatbuffer is None:
+        raise IntegrityError(
+            "the model did not compile to a LiteRT flatbuffer that agrees with Keras (the log says why); "
+            "workers serve only model.tflite, so it cannot be released"
+        )
     files = {
         "model.keras": directory / "model.keras",
+        FLATBUFFER_FILE: directory / FLATBUFFER_FILE,
+        GOLDEN_FILE: directory / GOLDEN_FILE,
         "preprocessing.json": directory / "preprocessing.json",
         "profile.json": directory / "profile.json",
         "contract.yaml": directory / "contract.yaml",
@@ -161,6 +171,11 @@ def _write_artifacts(directory: Path, candidate: Candidate, source_description: 
         CURVES_FILE: directory / CURVES_FILE,
     }
     candidate.model.save(files["model.keras"])
+    files[FLATBUFFER_FILE].write_bytes(candidate.scorer.flatbuffer)
+    keras_outputs = candidate.scorer.reference  # the golden records' truth is the Keras model, not its flatbuffer
+    golden = Golden.build(candidate.contract, candidate.preprocessor, candidate.profile,
+                          lambda columns: keras_outputs(candidate.preprocessor.transform(columns)))  # fmt: skip
+    golden.save(files[GOLDEN_FILE])
     candidate.preprocessor.save(files["preprocessing.json"])
     candidate.profile.save(files["profile.json"])
     candidate.contract.to_yaml(files["contract.yaml"])

@@ -23,8 +23,9 @@ import pandas as pd
 from driftline.bundle import ModelBundle
 from driftline.contract import Contract
 from driftline.errors import DriftlineError
+from driftline.modelio import load_keras
 from driftline.preprocessing import columns_from_frame
-from driftline.registry import Registry
+from driftline.registry import MODEL_FILE, Registry
 from trainer.evaluation import RESAMPLES, accuracy_difference, evaluate, majority_baseline, predicted
 from trainer.search import SearchConfig, search
 from trainer.training import Candidate, TrainConfig, class_indices
@@ -121,7 +122,9 @@ def retrain(
     train, holdout = split_by_time(frame, policy.holdout_fraction)
     contract, seed = champion.contract, policy.config.seed
     try:
-        start = (champion.preprocessor, champion.scorer.model)
+        start = None
+        if policy.search.warm_start:  # the champion's Keras model, the source of truth its flatbuffer came from
+            start = (champion.preprocessor, load_keras(registry.path(champion.version) / MODEL_FILE))
         candidate = search(train, contract, policy.config, policy.search, champion=start)
         y = class_indices(holdout[contract.label.name], contract)
         keep = y >= 0

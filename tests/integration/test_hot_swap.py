@@ -46,7 +46,7 @@ def test_ten_swaps_under_a_steady_stream_lose_nothing(swap_pipeline: Pipeline, r
     for w in workers:
         w.wait_serving()
     source = AgrawalSource(seed=201)
-    # 40 s of stream: ten swaps take about 30 s (each load compiles the model for LiteRT, 1-2 s under load), and
+    # 40 s of stream: ten swaps take about 30 s (each load verifies, checks the golden records and warms up the model), and
     # a staged model goes live at the next batch, so every swap must come while records still arrive.
     n = 80_000
     producer = RecordProducer(p.kafka)

@@ -53,6 +53,7 @@ def rows(n: int, seed: int = 0) -> np.ndarray:
 def test_scores_match_model_call_and_predict_without_retracing(binary_model: Any, runtime: str) -> None:
     scorer = Scorer(binary_model, WIDTH, runtime=runtime)
     assert scorer.runtime == runtime  # asked for LiteRT, a plain Dense model compiles and agrees with the function
+    assert (scorer.flatbuffer is not None) == (runtime == "litert")
     assert scorer.tracing_count == 1  # traced once, at construction
     for n in (1, 7, 512, 7, 1):  # sizes back and forth: the interpreter is resized each time
         X = rows(n, seed=n)
@@ -95,12 +96,12 @@ def test_empty_batch_does_not_call_the_model(binary_model: Any) -> None:
 def test_a_model_that_does_not_convert_is_scored_by_the_function(
     binary_model: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuse(model: Any, width: int) -> scoring.Runner:
+    def refuse(model: Any) -> bytes:
         raise RuntimeError("op not supported")
 
-    monkeypatch.setattr(scoring, "compile_litert", refuse)
+    monkeypatch.setattr(scoring, "compile_flatbuffer", refuse)
     scorer = Scorer(binary_model, WIDTH)
-    assert scorer.runtime == "tensorflow"
+    assert scorer.runtime == "tensorflow" and scorer.flatbuffer is None
     assert "does not convert: RuntimeError: op not supported" in caplog.text
     X = rows(5)
     np.testing.assert_allclose(scorer(X), binary_model(X, training=False).numpy()[:, 0], atol=1e-6)
@@ -117,9 +118,9 @@ def test_a_model_that_does_not_convert_is_scored_by_the_function(
 def test_a_compiled_model_that_disagrees_is_not_used(
     binary_model: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, wrong: Any, why: str
 ) -> None:
-    monkeypatch.setattr(scoring, "compile_litert", lambda model, width: wrong)
+    monkeypatch.setattr(scoring.LiteRTScorer, "run", lambda self, X: wrong(X))
     scorer = Scorer(binary_model, WIDTH)
-    assert scorer.runtime == "tensorflow"
+    assert scorer.runtime == "tensorflow" and scorer.flatbuffer is None
     assert caplog.records and re.search(why, caplog.text)
     X = rows(5)
     np.testing.assert_allclose(scorer(X), binary_model(X, training=False).numpy()[:, 0], atol=1e-6)
