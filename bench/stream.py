@@ -1,26 +1,28 @@
-"""`make bench`: the streaming path end to end on the local stack, every figure measured in the same run.
+"""`make bench-stream`: the streaming path end to end on the local stack, against the real ceilings, every figure
+measured in the same run.
 
-1. drain rate of one processor worker on a pre-filled records topic, beside
-   (a) the floor: an aiokafka consumer writing the same raw records to Redis (no validation, no model), and
-   (b) the naive baseline: a consumer calling ``model.predict`` per record (over a sample);
-2. the same drain with two workers (of twice as many records, produced once both hold their partitions);
-3. end-to-end latency p50/p95/p99 (event time → prediction written; measured per record from the predictions
-   topic's timestamps) while the producer holds 1,000 and 5,000 records/s, each record's label following 1 s
-   later; and 5,000 records/s without labels, to show what the labels' share of the 2 cores costs. Each is split
-   at the moment the broker appended the record (the records topic keeps LogAppendTime here): producer → Kafka
-   log, and Kafka log → prediction; and the CPU each process used meanwhile, and the share the hypervisor
-   gave to other guests (steal), are read from /proc;
-   5,000 records/s with labels is run twice in a row: as is, then with the producer pinned to one CPU
-   (driftline/affinity.py; ``driftline produce --cpu``);
-4. the worker's resident memory after 5 minutes under load.
+1. the ceilings: Kafka's own Java consumer (``ConsumerPerformance``) draining the pre-filled records topic, and
+   ``redis-benchmark`` doing the worker's write (SET with EX of a prediction-sized value, pipelined 100) to the
+   stack's Redis (bench/ceilings.py); and the naive baseline, a consumer calling ``model.predict`` per record (over
+   a sample);
+2. the drain rate of one processor worker on the same pre-filled topic, as a fraction of Kafka's consumer;
+3. the same drain with two workers (of twice as many records, produced once both hold their partitions), as a
+   multiple of one;
+4. a worker's cold start: process start → its first prediction on the predictions topic, with the model already in
+   the registry and a fresh group on the pre-filled topic, three times (the median and each);
+5. end-to-end latency p50/p95/p99 (event time → prediction written; measured per record from the predictions
+   topic's timestamps) while the producer holds 1,000, 5,000 and 20,000 records/s, each record's label following
+   1 s later. Each is split at the moment the broker appended the record (the records topic keeps LogAppendTime
+   here): producer → Kafka log, and Kafka log → prediction; and the CPU each process used meanwhile, and the share
+   the hypervisor gave to other guests (steal), are read from /proc;
+6. the worker's resident memory after 5 minutes under load.
 
-Prints a table and writes ``bench/results/stream.json``.
+Prints a table with each figure's target (bench/stream_table.py) and writes ``bench/results/stream.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import logging
@@ -37,13 +39,15 @@ import orjson
 import redis
 from rich.console import Console
 
+from bench.ceilings import kafka_consumer_rate, redis_write_rate
+from bench.latency import read_latencies, tail
 from bench.procfs import cpu_seconds, host_ticks, rss_mb
-from bench.stream_table import report
-from driftline.affinity import cpu_for, pinned
+from bench.stream_table import TARGETS, report
 from driftline.bundle import ModelBundle
 from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.kafka_clients import client_options
-from driftline.registry import Registry
+from driftline.modelio import load_keras
+from driftline.registry import MODEL_FILE, Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.sources import AgrawalSource
 from driftline.topics import Topics
@@ -54,7 +58,8 @@ from producers.producer import ProduceOptions, RecordProducer
 from stack import Stack
 
 RESULTS = Path(__file__).parent / "results"
-console = Console()
+PREDICTION_BYTES = 200  # the write's value size when no prediction could be read back (about one document's)
+console = Console(width=132)  # the table stays readable in a log file too
 
 
 def bench_registry(root: Path) -> Registry:
@@ -101,16 +106,15 @@ class Bench:
         return worker
 
     def produce(self, n: int, *, rate: float | None = None, seed: int = 11, labels: bool = False,
-                label_delay: float = 1.0, cpu: int | None = None) -> float:  # fmt: skip
-        with pinned(cpu):  # librdkafka's threads start pinned too, and stop with the producer
-            producer = RecordProducer(self.kafka)
-            try:
-                report = producer.run(
-                    AgrawalSource(seed=seed),
-                    ProduceOptions(count=n, rate=rate, send_labels=labels, label_delay_seconds=label_delay),
-                )
-            finally:
-                producer.close()
+                label_delay: float = 1.0) -> float:  # fmt: skip
+        producer = RecordProducer(self.kafka)
+        try:
+            report = producer.run(
+                AgrawalSource(seed=seed),
+                ProduceOptions(count=n, rate=rate, send_labels=labels, label_delay_seconds=label_delay),
+            )
+        finally:
+            producer.close()
         self.produced += n
         return report.rate
 
@@ -179,42 +183,52 @@ class Bench:
         finally:
             consumer.close()
 
-    def floor(self, n: int) -> float:
-        """aiokafka → Redis, raw bytes, one pipeline per fetched batch: what the plumbing alone costs."""
-        from aiokafka import AIOKafkaConsumer
+    def kafka_ceiling(self, n: int, stack: Stack) -> dict[str, Any]:
+        """Kafka's Java consumer reading the first n records of the records topic, with a fresh group."""
+        measured = kafka_consumer_rate(stack.kafka_nodes[0], self.kafka.bootstrap_servers, self.topics.records, n,
+                                       f"{self.prefix}kafka-consumer")  # fmt: skip
+        return measured.as_dict()
 
-        async def run() -> float:
-            client = redis.asyncio.Redis.from_url(self.settings.redis.url)
-            consumer = AIOKafkaConsumer(self.topics.records, group_id=f"{self.prefix}floor", enable_auto_commit=False,
-                                        auto_offset_reset="earliest", **client_options(self.kafka))  # fmt: skip
-            await consumer.start()
-            count, first = 0, None
-            try:
-                while count < n:
-                    batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
-                    for records in batches.values():
-                        if first is None:
-                            first = time.perf_counter()
-                        async with client.pipeline(transaction=False) as pipe:
-                            for r in records:
-                                pipe.set(f"{self.prefix}floor:{r.key.decode()}", r.value, ex=600)
-                            await pipe.execute()
-                        count += len(records)
-                    if batches:
-                        await consumer.commit()
-                return count / (time.perf_counter() - (first or time.perf_counter()))
-            finally:
-                await consumer.stop()
-                await client.aclose()
+    def redis_ceiling(self, value_bytes: int) -> dict[str, Any]:
+        """redis-benchmark's SET with EX of a ``value_bytes`` value, pipelined 100, to the workers' Redis."""
+        password = self.settings.redis.password
+        measured = redis_write_rate(self.settings.redis.url, password.get_secret_value() if password else None,
+                                    f"{self.prefix}redis-benchmark:", value_bytes)  # fmt: skip
+        return measured.as_dict()
 
-        return asyncio.run(run())
+    def prediction_bytes(self, group: str) -> int | None:
+        """The size of one prediction document the group ``group``'s worker wrote to Redis (None if none found)."""
+        for key in self.redis.scan_iter(f"{self.prefix}{group}:pred:*", count=1000):
+            return int(self.redis.strlen(key))
+        return None
+
+    def cold_start(self, group: str) -> float:
+        """Seconds from just before a worker is spawned (its group ``group`` fresh, the records topic pre-filled, the
+        model in the registry) to its first prediction on the predictions topic (the earliest record timestamp,
+        set when the worker sent it, after the Redis write). No other worker may run meanwhile."""
+        consumer = tail(self.kafka, {self.topics.predictions: self.kafka.predictions_partitions})
+        spawned = time.time()
+        worker = self.worker(0, group)
+        try:
+            stamps: list[int] = []
+            deadline = time.monotonic() + 180
+            while not stamps:
+                if time.monotonic() > deadline or not worker.alive():
+                    raise RuntimeError(f"no prediction from a cold worker within 180 s:\n{worker.log()}")
+                stamps = [r.timestamp for rs in consumer.poll(timeout_ms=200).values() for r in rs]
+            # the first batch goes to every partition at once: take the earliest of what follows within 0.5 s
+            stamps += [r.timestamp for rs in consumer.poll(timeout_ms=500).values() for r in rs]
+            return min(stamps) / 1000 - spawned
+        finally:
+            worker.stop()
+            consumer.close()
 
     def naive(self, sample: int) -> float:
         """Per record: parse, preprocess one row, ``model.predict``, one Redis SET — the approach we replace."""
         from kafka import KafkaConsumer
 
         bundle = ModelBundle.load_production(self.registry)
-        model = bundle.scorer.model
+        model = load_keras(self.registry.path(bundle.version) / MODEL_FILE)  # the Keras model itself
         consumer = KafkaConsumer(self.topics.records, group_id=f"{self.prefix}naive", auto_offset_reset="earliest",
                                  enable_auto_commit=False, max_poll_records=100,
                                  **client_options(self.kafka))  # fmt: skip
@@ -235,54 +249,25 @@ class Bench:
             consumer.close()
         return count / (time.perf_counter() - started)
 
-    def latency(self, rate: float, seconds: float, seed: int, *, labels: bool = True, processes: dict[str, int],
-                producer_cpu: int | None = None) -> dict[str, Any]:  # fmt: skip
+    def latency(self, rate: float, seconds: float, seed: int, *, labels: bool = True,
+                processes: dict[str, int]) -> dict[str, Any]:  # fmt: skip
         """Hold ``rate`` records/s (labels following after 1 s) and read every prediction's latency, in two halves.
 
-        ``processes`` names the pids whose CPU use is read meanwhile (the producer is this process);
-        ``producer_cpu`` pins the producer to that CPU for the run.
+        ``processes`` names the pids whose CPU use is read meanwhile (the producer is this process).
         """
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer = KafkaConsumer(**client_options(self.kafka), enable_auto_commit=False)
-        parts = [TopicPartition(self.topics.predictions, p) for p in range(self.kafka.predictions_partitions)]
-        parts += [TopicPartition(self.topics.records, p) for p in range(self.kafka.records_partitions)]
-        consumer.assign(parts)
-        consumer.seek_to_end()
-        for tp in parts:
-            consumer.position(tp)
+        consumer = tail(self.kafka, {self.topics.predictions: self.kafka.predictions_partitions,
+                                     self.topics.records: self.kafka.records_partitions})  # fmt: skip
         n = int(rate * seconds)
         cpu_before, started = {name: cpu_seconds(pid) for name, pid in processes.items()}, time.monotonic()
         host_before = host_ticks()
-        achieved = self.produce(n, rate=rate, seed=seed, labels=labels, cpu=producer_cpu)
+        achieved = self.produce(n, rate=rate, seed=seed, labels=labels)
         wall = time.monotonic() - started
         cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / wall for name, pid in processes.items()}
         host = [after - before for before, after in zip(host_before, host_ticks(), strict=True)]
-        predicted: dict[bytes, tuple[int, int]] = {}  # id → (prediction sent, event time)
-        appended: dict[bytes, int] = {}  # id → broker append time of its record
-        deadline = time.monotonic() + 120
-        while (len(predicted) < n or len(appended) < n) and time.monotonic() < deadline:
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for r in records:
-                    if tp.topic == self.topics.predictions:
-                        predicted[r.key] = (r.timestamp, orjson.loads(r.value)["event_time"])
-                    else:
-                        appended[r.key] = r.timestamp
-        consumer.close()
-        keys = [k for k in predicted if k in appended]
-        sent = np.array([predicted[k][0] for k in keys], dtype=np.float64)
-        event = np.array([predicted[k][1] for k in keys], dtype=np.float64)
-        log = np.array([appended[k] for k in keys], dtype=np.float64)
-
-        def percentiles(ms: np.ndarray) -> dict[str, float]:
-            p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-            return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "max_ms": float(ms.max())}
-
         return {
-            "target_rate": rate, "labels": labels, "pinned": producer_cpu is not None, "achieved_rate": achieved,
-            "records": len(keys),
-            **percentiles(sent - event),
-            "producer_to_log": percentiles(log - event), "log_to_prediction": percentiles(sent - log),
+            "target_rate": rate, "labels": labels, "achieved_rate": achieved,
+            # the reading starts once the producer is done: give a large run the time to read it all back
+            **read_latencies(consumer, self.topics.predictions, n, timeout=max(120.0, n / 5000)),
             "cpu_share_of_a_core": cpu,
             # the share of the machine's CPU time the hypervisor gave to others (a crowded host slows every part)
             "host_steal_share": host[7] / max(sum(host), 1),
@@ -318,20 +303,29 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, bench_registry(work / "registry"), work)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "python": platform.python_version(),
-        "records": args.records, "latency_seconds": args.latency_seconds,
+        "records": args.records, "latency_seconds": args.latency_seconds, "targets": TARGETS,
     }  # fmt: skip
     try:
         console.print(f"pre-filling {args.records:,} records ...")
         results["producer_rate"] = bench.produce(args.records)
-        console.print("floor: aiokafka → Redis ...")
-        results["floor_rate"] = bench.floor(args.records)
+        console.print("Kafka's consumer (ConsumerPerformance) on the same records ...")
+        results["kafka_consumer"] = bench.kafka_ceiling(args.records, stack)
+        results["kafka_consumer_rate"] = results["kafka_consumer"]["rate"]
         console.print("naive: model.predict per record ...")
         results["naive_rate"] = bench.naive(args.naive_sample)
         console.print("one worker ...")
         results["one_worker_rate"], results["one_worker_counted"] = bench.drain(args.records, 1, "one")
+        value_bytes = bench.prediction_bytes("one") or PREDICTION_BYTES
+        console.print(f"Redis's write ceiling (redis-benchmark, SET EX of {value_bytes} bytes, pipelined 100) ...")
+        results["redis_write"] = bench.redis_ceiling(value_bytes)
+        results["redis_write_rate"] = results["redis_write"]["rate"]
         console.print("two workers ...")
         # Two workers drain half to two thirds as fast as the producer writes: twice the records leave a backlog.
         results["two_workers_rate"], results["two_workers_counted"] = bench.drain(2 * args.records, 2, "two")
+        console.print("cold starts ...")
+        runs = [bench.cold_start(f"cold-{i}") for i in range(1, 4)]
+        results["worker_cold_start_seconds"] = float(np.median(runs))
+        results["worker_cold_start_runs_seconds"] = runs
         console.print("latency at fixed rates, then load until the memory reading ...")
         soak = bench.worker(0, "live")
         soak.wait_serving(timeout=180)
@@ -345,11 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         processes: dict[str, int] = {"producer": os.getpid(), "worker": soak.process.pid}
         processes.update({name: services[name] for name in ("kafka", "redis") if name in services})
         results["latency"] = [
-            bench.latency(1000, args.latency_seconds, seed=21, processes=processes),
-            bench.latency(5000, args.latency_seconds, seed=22, processes=processes),
-            # the same again at once, the producer pinned to one CPU
-            bench.latency(5000, args.latency_seconds, seed=25, processes=processes, producer_cpu=cpu_for(1)),
-            bench.latency(5000, args.latency_seconds, seed=24, labels=False, processes=processes),
+            bench.latency(rate, args.latency_seconds, seed=seed, processes=processes)
+            for rate, seed in ((1000, 21), (5000, 22), (20_000, 25))
         ]
         remaining = args.soak_seconds - (time.monotonic() - soak_started)
         if remaining > 0:

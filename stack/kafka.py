@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -87,8 +88,13 @@ class KafkaService(Service):
         self._format_storage()
 
     def _fetch_jars(self) -> None:
+        """The jars of ``kafka-pom.xml`` in ``libs``, fetched once per pom: the marker keeps the pom's sha256, so a
+        changed pom (a dependency added) fetches them again. The new folder replaces the old by two renames; a broker
+        running from it keeps the jars it has open."""
         marker = self.libs / ".complete"
-        if marker.exists():
+        pom = _STACK_FILES / "kafka-pom.xml"
+        wanted = hashlib.sha256(pom.read_bytes()).hexdigest()
+        if marker.exists() and marker.read_text().strip() == wanted:
             return
         self.libs.parent.mkdir(parents=True, exist_ok=True)
         if not self.version.startswith("3."):
@@ -97,21 +103,27 @@ class KafkaService(Service):
         shutil.rmtree(tmp, ignore_errors=True)
         command = [
             "mvn", "-q", "-B",
-            "-f", str(_STACK_FILES / "kafka-pom.xml"),
+            "-f", str(pom),
             f"-Dkafka.version={self.version}",
             f"-DoutputDirectory={tmp}",
             "dependency:copy-dependencies",
         ]  # fmt: skip
-        logger.info("fetching Kafka %s jars from Maven Central (first time only)", self.version)
+        logger.info("fetching Kafka %s jars from Maven Central (once per kafka-pom.xml)", self.version)
         result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0 or not any(tmp.glob(f"kafka_2.13-{self.version}.jar")):
+        missing = [jar for jar in (f"kafka_2.13-{self.version}.jar", f"kafka-tools-{self.version}.jar")
+                   if not (tmp / jar).is_file()]  # fmt: skip
+        if result.returncode != 0 or missing:
             raise StackError(
-                f"could not download Kafka {self.version} from Maven Central (mvn exit {result.returncode}):\n"
-                f"{(result.stdout + result.stderr)[-2000:]}"
+                f"could not download Kafka {self.version} from Maven Central (mvn exit {result.returncode}, "
+                f"missing {missing}):\n{(result.stdout + result.stderr)[-2000:]}"
             )
-        shutil.rmtree(self.libs, ignore_errors=True)
+        (tmp / ".complete").write_text(wanted + "\n")
+        old = self.libs.with_name(self.libs.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.libs.exists():
+            self.libs.rename(old)
         tmp.rename(self.libs)
-        marker.touch()
+        shutil.rmtree(old, ignore_errors=True)
 
     def _write_config(self) -> None:
         s = self.settings.stack
@@ -145,6 +157,12 @@ class KafkaService(Service):
 
     def _java(self, main: str, *args: str) -> list[str]:
         return ["java", "-cp", f"{self.libs}/*", main, *args]
+
+    def tool_command(self, main: str, *args: str) -> list[str]:
+        """The command line that runs one of Kafka's own tools (e.g. ``org.apache.kafka.tools.ConsumerPerformance``)
+        with the broker's java and jars, fetching the jars first if the cache is missing or stale."""
+        self._fetch_jars()
+        return self._java(main, *args)
 
     def _format_storage(self) -> None:
         if (self.log_dir / "meta.properties").exists():

@@ -46,8 +46,8 @@ def test_ten_swaps_under_a_steady_stream_lose_nothing(swap_pipeline: Pipeline, r
     for w in workers:
         w.wait_serving()
     source = AgrawalSource(seed=201)
-    # 40 s of stream: ten swaps take about 30 s (each load verifies, checks the golden records and warms up the model), and
-    # a staged model goes live at the next batch, so every swap must come while records still arrive.
+    # 40 s of stream: ten swaps must all come while records still arrive (a staged model goes live at the next
+    # batch; each load verifies the hashes, checks the golden records and warms the model up).
     n = 80_000
     producer = RecordProducer(p.kafka)
     stream = threading.Thread(target=producer.run, args=(source, ProduceOptions(count=n, rate=2000)), daemon=True)
