@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry  # the asyncio client's own (redis-py 8.2 warns on the synchronous one)
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, SlotNotCoveredError
-from redis.retry import Retry
 
 from driftline.messages import prediction_key
 from driftline.settings import RedisSettings

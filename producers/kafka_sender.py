@@ -8,6 +8,7 @@ so a record that is delivered costs no Python call; every failure reaches ``on_e
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaException, Producer
@@ -58,18 +59,25 @@ class KafkaSender:
         else:  # librdkafka retries; its own log line (through ``logger``) has already said what happened
             logger.debug("kafka producer: %s", err)
 
-    def partition_count(self, topic: str, *, timeout: float = 30.0) -> int:
-        """The topic's partition count, from the cluster's metadata (a clear error if it is missing)."""
-        try:
-            metadata = self._producer.list_topics(topic, timeout=timeout)
-        except KafkaException as exc:
-            raise DriftlineError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
-        found = metadata.topics.get(topic)
-        error = found.error if found is not None else None
-        if error is not None or found is None or not found.partitions:
-            raise DriftlineError(f"topic {topic!r} is not available: {error or 'no partitions'} "
-                                 "(`driftline topics create`?)")  # fmt: skip
-        return len(found.partitions)
+    def partition_count(self, topic: str, *, timeout: float = 30.0, settle: float = 5.0) -> int:
+        """The topic's partition count, from the cluster's metadata (a clear error if it is missing).
+
+        A topic created a moment ago may be unknown for up to ``settle`` seconds to the broker asked (on a cluster,
+        each broker learns of it from the controller in its own time), so its absence is asked again until then."""
+        deadline = time.monotonic() + settle
+        while True:
+            try:
+                metadata = self._producer.list_topics(topic, timeout=timeout)
+            except KafkaException as exc:
+                raise DriftlineError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
+            found = metadata.topics.get(topic)
+            error = found.error if found is not None else None
+            if error is None and found is not None and found.partitions:
+                return len(found.partitions)
+            if time.monotonic() >= deadline:
+                raise DriftlineError(f"topic {topic!r} is not available: {error or 'no partitions'} "
+                                     "(`driftline topics create`?)")  # fmt: skip
+            time.sleep(0.2)
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Queue one record, on the partition librdkafka's partitioner gives its key; waits while librdkafka's queue

@@ -28,8 +28,10 @@ def _http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def kafka_health(port: int, host: str = "127.0.0.1") -> Health:
-    """Ask the broker for cluster metadata, the way a client would."""
+def kafka_health(port: int, host: str = "127.0.0.1", *, brokers_expected: int = 1) -> Health:
+    """Ask the broker for cluster metadata, the way a client would; healthy once it lists ``brokers_expected``
+    brokers (a node of a cluster answers before its peers have all registered, and a client that then asks for
+    the controller may be sent to a broker it does not know yet)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -49,8 +51,8 @@ def kafka_health(port: int, host: str = "127.0.0.1") -> Health:
     try:
         cluster = admin.describe_cluster()
         brokers = cluster.get("brokers", [])
-        if not brokers:
-            return Health(False, detail="metadata has no brokers yet")
+        if len(brokers) < brokers_expected:
+            return Health(False, detail=f"metadata lists {len(brokers)} of {brokers_expected} brokers")
         return Health(True, detail=f"{len(brokers)} broker(s)")
     except (KafkaError, OSError, ValueError) as exc:
         return Health(False, detail=f"describe_cluster failed: {exc.__class__.__name__}: {exc}")

@@ -196,7 +196,7 @@ class KafkaService(Service):
         ]
 
     def health(self) -> Health:
-        health = kafka_health(self.port)
+        health = kafka_health(self.port, brokers_expected=self.nodes)
         if health.healthy and not health.version:
             return Health(True, version=self.version if self.libs.exists() else "", detail=health.detail)
         return health
