@@ -1,5 +1,6 @@
 """Hot swap in every worker (DESIGN section 7): announced versions are picked up within seconds, without losing a
-record; versions never go backwards within a partition; a tampered or broken version is refused by every worker."""
+record; versions never go backwards within a partition; a tampered version, or one whose flatbuffer does not give
+its golden records' outputs, is refused by every worker."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from driftline.golden import GOLDEN_FILE, Golden
 from driftline.registry import Registry
 from driftline.sources import AgrawalSource
 from harness.kafka_reading import read_topic
@@ -83,8 +85,9 @@ def test_ten_swaps_under_a_steady_stream_lose_nothing(swap_pipeline: Pipeline, r
     assert {d["version"] for d in documents} <= {1, *versions}
 
 
-def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(
-    swap_pipeline: Pipeline, registry: Registry
+@pytest.mark.parametrize("fault", ["altered after release", "flatbuffer off its golden records"])
+def test_a_version_that_fails_its_checks_is_refused_and_the_old_one_keeps_serving(
+    swap_pipeline: Pipeline, registry: Registry, fault: str
 ) -> None:
     p = swap_pipeline
     workers = [p.worker(0), p.worker(1)]
@@ -92,15 +95,23 @@ def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(
         w.wait_serving()
     serving = serving_version(p, 0)
 
-    tampered = new_version(registry, "to be tampered")
-    registry.promote(tampered)
-    with (registry.path(tampered) / "model.keras").open("r+b") as f:  # altered after release: hash mismatch
-        f.seek(100)
-        f.write(b"\x00\x01\x02\x03")
+    if fault == "altered after release":  # a hash mismatch
+        tampered = new_version(registry, "to be tampered")
+        registry.promote(tampered)
+        with (registry.path(tampered) / "model.keras").open("r+b") as f:
+            f.seek(100)
+            f.write(b"\x00\x01\x02\x03")
+    else:  # hashes fine, but the flatbuffer does not give the Keras outputs its golden records hold
+        golden = Golden.load(registry.path(serving) / GOLDEN_FILE)  # type: ignore[arg-type]
+        off = Golden(golden.cases, golden.records, golden.expected + 0.01)
+        tampered = new_version(registry, "golden outputs off", change={GOLDEN_FILE: orjson.dumps(off.to_dict())})
+        registry.promote(tampered)
     publish_update(p.kafka, registry)
     wait_for(lambda: all(w.metric("driftline_model_swaps_total", outcome="failed") == 1 for w in workers), timeout=15,
              message="every worker refused the tampered version")  # fmt: skip
     assert [serving_version(p, k) for k in range(2)] == [serving, serving]
+    why = "was altered: expected sha256" if fault == "altered after release" else "golden records: the served model"
+    assert all(why in w.log(tail=200_000) for w in workers), workers[0].log()
 
     # Records keep being scored by the old version.
     source = AgrawalSource(seed=202)
