@@ -129,7 +129,7 @@ def test_the_processor_loads_and_serves_a_version_without_tensorflow(released: t
     registry, version = released
     script = f"""
 import sys
-import processors.cli, processors.app, processors.worker, processors.supervisor
+import driftline.cli, processors.cli, processors.app, processors.worker, processors.supervisor
 from driftline.registry import Registry
 from processors.model_slot import load_step
 step = load_step(Registry({str(registry.root)!r}, {registry.model!r}), {version})
