@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from driftline.errors import DataError, IntegrityError
-from driftline.litert import LiteRTScorer, check_scores
+from driftline.litert import LiteRTScorer
 from driftline.modelio import require_keras
+from driftline.scores import BatchScorer
 
 __all__ = ["Scorer", "compile_flatbuffer"]
 
@@ -33,7 +34,7 @@ PROBE_ROWS = 64
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
-class Scorer:
+class Scorer(BatchScorer):
     """Probabilities from a Keras model for float32 batches of shape ``(n, width)``.
 
     Binary models (one sigmoid unit) give shape ``(n,)``: the positive-class probability. Multiclass models
@@ -107,42 +108,14 @@ class Scorer:
         return ""
 
     @property
-    def binary(self) -> bool:
-        """True for a single-unit (sigmoid) model, whose scores have shape ``(n,)``."""
-        return self.n_outputs == 1
-
-    @property
     def tracing_count(self) -> int:
         """How many times the ``tf.function`` was traced: 1 for a Scorer's life, whatever the batch sizes."""
         return int(self._fn.experimental_get_tracing_count())
-
-    def output_shape(self, n: int) -> tuple[int, ...]:
-        """The shape of the scores for ``n`` rows."""
-        return (n,) if self.binary else (n, self.n_outputs)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        """Score a batch: ``(n, width)`` features in, float64 probabilities out. Empty batches skip TF."""
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.width:
-            raise DataError(f"expected a batch of shape (n, {self.width}), found {X.shape}")
-        if X.shape[0] == 0:
-            return np.empty(self.output_shape(0), dtype=np.float64)
-        if X.dtype != np.float32:
-            X = X.astype(np.float32)
-        out = self._run(X).astype(np.float64)
-        return out[:, 0] if self.binary else out
 
     def reference(self, X: np.ndarray) -> np.ndarray:
         """The Keras model's own outputs (the ``tf.function``), shaped as ``__call__``'s: golden records' truth."""
         out = self._tensorflow(np.asarray(X, dtype=np.float32)).astype(np.float64)
         return out[:, 0] if self.binary else out
-
-    def warm_up(self, X: np.ndarray) -> np.ndarray:
-        """Score ``X`` (the reference sample); check the scores are finite probabilities of the right shape."""
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[0] == 0:
-            raise DataError(f"warm-up needs a non-empty batch of shape (n, {self.width}), found {X.shape}")
-        return check_scores(self(X), self.output_shape(X.shape[0]), binary=self.binary)
 
 
 def compile_flatbuffer(model: Any) -> bytes:

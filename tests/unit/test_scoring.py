@@ -12,6 +12,7 @@ import pytest
 
 import driftline.scoring as scoring
 from driftline.errors import DataError, IntegrityError
+from driftline.litert import LiteRTScorer
 from driftline.modelio import load_keras
 from driftline.registry import Registry
 from driftline.scoring import Scorer
@@ -205,3 +206,15 @@ def test_registered_model_loads_verifies_and_warms_up(binary_model: Any, tmp_pat
     registry.verify(version)
     scorer = Scorer(load_keras(registry.path(version) / "model.keras"), WIDTH)
     assert scorer.warm_up(rows(32)).shape == (32,)
+
+
+def test_the_workers_scorer_runs_the_flatbuffer_alone_and_refuses_what_it_cannot_serve(binary_model: Any) -> None:
+    flatbuffer = scoring.compile_flatbuffer(binary_model)
+    scorer = LiteRTScorer(flatbuffer, WIDTH)
+    X = rows(7)
+    np.testing.assert_allclose(scorer(X), binary_model(X, training=False).numpy()[:, 0], atol=1e-6)
+    assert scorer.warm_up(X).shape == (7,) and scorer(rows(0)).shape == (0,)
+    with pytest.raises(IntegrityError, match="the LiteRT flatbuffer cannot be loaded"):
+        LiteRTScorer(b"not a flatbuffer", WIDTH)
+    with pytest.raises(IntegrityError, match=r"takes input \(1, 5\), the preprocessing gives \(n, 4\)"):
+        LiteRTScorer(flatbuffer, 4)
