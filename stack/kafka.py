@@ -21,8 +21,12 @@ _STACK_FILES = Path(__file__).parent
 
 
 def _kafka_uuid() -> str:
-    """A cluster id in Kafka's own format (base64url of 16 random bytes, unpadded)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id in Kafka's own format (base64url of 16 random bytes, unpadded). Like Kafka's ``Uuid.randomUuid``,
+    never one that starts with '-': the storage tool's argument parser would read it as an option (1 id in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 PORT_STEP = 10  # node i of a cluster listens on the first node's ports + PORT_STEP * i

@@ -54,3 +54,15 @@ def test_status_and_down_see_the_brokers_the_stack_was_started_with(tmp_path: Pa
 def test_a_node_outside_its_cluster_is_refused() -> None:
     with pytest.raises(ValueError, match=r"node must be in 0\.\.2"):
         KafkaService(Settings(), 3, 3)
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kafka-storage's parser reads an id starting with '-' as an option (base64url: a first byte 0xF8-0xFB)."""
+    import uuid
+
+    import stack.kafka as kafka_module
+
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(kafka_module.uuid, "uuid4", lambda: next(drawn))
+    cluster_id = kafka_module._kafka_uuid()
+    assert cluster_id == "EAAAAAAAAAAAAAAAAAAAAA" and len(cluster_id) == 22
