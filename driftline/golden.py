@@ -75,9 +75,8 @@ def golden_records(
                                  ("far_above", min(high + _FAR * span, ceiling))):  # fmt: skip
                 if value is not None:
                     case(f"{name}={label}", **{name: float(value)})
-            for j, edge in enumerate(edges[name]):
-                if floor <= edge <= ceiling:
-                    case(f"{name}=edge[{j}]", **{name: float(edge)})
+            for j, edge in enumerate(edges[name]):  # training values: inside the bounds
+                case(f"{name}=edge[{j}]", **{name: float(edge)})
         else:
             case(f"{name}=unseen", **{name: _UNSEEN})
             for category in preprocessor.categories(name):
