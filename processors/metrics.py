@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -24,6 +32,10 @@ class ProcessorMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # process_* (memory, CPU, open fds, start time), python_info and python_gc_*, read at scrape time only
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
         p = "driftline_"
         self.records = Counter(p + "records", "Records handled, by outcome", ["outcome"], registry=registry)
         self.dead_letters = Counter(p + "dead_letters", "Records sent to the dead-letter topic", ["reason"],

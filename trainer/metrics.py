@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from trainer.webhook import RETRAIN_ALERTS
 
 
 class TrainerMetrics:
+    """Every metric the trainer service exposes, on its own registry."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # process_* (memory, CPU, open fds, start time), python_info and python_gc_*, read at scrape time only
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
         p = "driftline_"
         self.alerts_received = Counter(p + "alerts_received", "Alerts received from Alertmanager", ["alertname"],
                                        registry=registry)  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def _ids(source: AgrawalSource, n: int) -> list[str]:
 def test_every_record_scored_once_and_equal_to_offline_scoring(pipeline: Pipeline, serving_registry: Registry) -> None:
     source = AgrawalSource(seed=101)
     n = 20_000
+    spawned = time.time()
     worker = pipeline.worker()
     pipeline.produce(source, n)
     documents = pipeline.wait_all_scored(_ids(source, n))
@@ -69,6 +71,11 @@ def test_every_record_scored_once_and_equal_to_offline_scoring(pipeline: Pipelin
     assert 0 < samples[("driftline_end_to_end_latency_seconds_sum", ())] < 30 * latencies
     assert worker.metric("driftline_model_info", model=bundle.model_name, version=str(bundle.version),
                          fingerprint=bundle.fingerprint) == 1  # fmt: skip
+    # the process metrics (issue 23): this worker's own memory, CPU, descriptors and start
+    assert samples[("process_resident_memory_bytes", ())] > 50 * 1024 * 1024  # a worker holding a model and faust
+    assert samples[("process_cpu_seconds_total", ())] > 0
+    assert samples[("process_open_fds", ())] >= 3
+    assert spawned - 2 < samples[("process_start_time_seconds", ())] < time.time()  # /proc's boot time is whole s
     # labels were sent at once: every one is joined with its prediction (some after the grace wait)
     wait_for(lambda: worker.metric("driftline_labels_total", outcome="matched") >= n, timeout=60,
              message="every label matched")  # fmt: skip
