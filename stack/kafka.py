@@ -91,15 +91,22 @@ class KafkaService(Service):
         self._write_config()
         self._format_storage()
 
+    def _pom_digest(self) -> str:
+        return hashlib.sha256((_STACK_FILES / "kafka-pom.xml").read_bytes()).hexdigest()
+
+    def jars_cached(self) -> bool:
+        """The cache holds the jars of the current ``kafka-pom.xml`` (its marker keeps the pom's sha256)."""
+        marker = self.libs / ".complete"
+        return marker.exists() and marker.read_text().strip() == self._pom_digest()
+
     def _fetch_jars(self) -> None:
         """The jars of ``kafka-pom.xml`` in ``libs``, fetched once per pom: the marker keeps the pom's sha256, so a
         changed pom (a dependency added) fetches them again. The new folder replaces the old by two renames; a broker
         running from it keeps the jars it has open."""
-        marker = self.libs / ".complete"
-        pom = _STACK_FILES / "kafka-pom.xml"
-        wanted = hashlib.sha256(pom.read_bytes()).hexdigest()
-        if marker.exists() and marker.read_text().strip() == wanted:
+        if self.jars_cached():
             return
+        pom = _STACK_FILES / "kafka-pom.xml"
+        wanted = self._pom_digest()
         self.libs.parent.mkdir(parents=True, exist_ok=True)
         if not self.version.startswith("3."):
             raise StackError(f"Driftline runs Kafka 3.x in KRaft mode; kafka_version={self.version!r}")
