@@ -39,6 +39,24 @@ class Topics:
         return f"{self.prefix}model-updates"
 
 
+@dataclass(frozen=True)
+class ProcessorGroups:
+    """The processor workers' consumer groups: one for records, one for labels (each consumes one topic)."""
+
+    records: str
+    labels: str
+
+    @classmethod
+    def of(cls, prefix: str, group_id: str | None = None) -> ProcessorGroups:
+        """The names from the topic prefix, or from ``processor.group_id`` when it is set."""
+        group = group_id or f"{prefix}processor"
+        return cls(records=group, labels=f"{group}.labels")
+
+    def topics(self, topics: Topics) -> dict[str, str]:
+        """Each group and the topic it consumes."""
+        return {self.records: topics.records, self.labels: topics.labels}
+
+
 def topic_specs(
     topics: Topics,
     *,

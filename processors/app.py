@@ -28,7 +28,7 @@ from driftline.log_limit import limit_repeats
 from driftline.messages import decode_model_update
 from driftline.registry import Registry
 from driftline.settings import Settings
-from driftline.topics import Topics
+from driftline.topics import ProcessorGroups, Topics
 from processors.batch_consumer import BatchConsumer, already_acknowledged
 from processors.drift_monitor import DriftMonitor
 from processors.faust_config import faust_options
@@ -75,7 +75,8 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
                        change_min_window=p.error_change_min_window, change_grace=p.error_change_grace)  # fmt: skip
     options = faust_options(settings, worker_index)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
-    group = p.group_id or f"{settings.kafka.topic_prefix}processor"
+    groups = ProcessorGroups.of(settings.kafka.topic_prefix, p.group_id)
+    group = groups.records
     # Every worker has a faust group of its own, so its model-updates agent hears every update (a broadcast).
     app = faust.App(f"{group}.updates.{socket.gethostname()}.{worker_index}", **options)
     publisher = Publisher(settings.kafka, client_id=f"{group}-producer-{worker_index}")
@@ -151,7 +152,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
             return already_acknowledged()
 
         # Labels are not urgent: the broker gathers a few hundred (or waits 0.5 s), so the join costs few rounds.
-        labels_loop = consumer(topics.labels, f"{group}.labels", 0.5, LABEL_FETCH_MIN_BYTES).run(handle)
+        labels_loop = consumer(topics.labels, groups.labels, 0.5, LABEL_FETCH_MIN_BYTES).run(handle)
         await _guarded(labels_loop, "labels", stopping)
 
     @app.page("/metrics")  # type: ignore[arg-type]
