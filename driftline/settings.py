@@ -123,6 +123,10 @@ class TrainerSettings(_Section):
     )  # fmt: skip
     warm_start: bool = Field(False, description="also try a challenger started from the champion's weights")
     bootstrap_resamples: int = Field(1000, ge=100, description="resamples of every bootstrap interval (the gate's)")
+    lag_interval_seconds: float = Field(
+        5.0, gt=0, description="how often the trainer reads the processor groups' committed offsets and the log ends "
+        "for driftline_consumer_group_lag (lag that outlives the workers)",
+    )  # fmt: skip
     seed: int = 7
 
 
