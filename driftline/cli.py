@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "trainer": ("trainer.cli", (), "the retrain service: trainer serve"),
     "report": ("monitoring.cli", ("report",), "an HTML report of the last minutes, plotted from Prometheus"),
     "demo": ("demo.cli", (), "the whole loop on the built-in scenario, watched live"),
+    "doctor": ("stack.doctor", (), "check Java, jars, services, ports, registry, topics; print each fix"),
 }
 
 
