@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK_DIR := requirements
 DRIFTLINE := $(BIN)/driftline
 PYTEST_ARGS ?=
 
-.PHONY: help venv stack-up stack-down stack-status test test-cluster test-unit lint demo bench bench-score bench-stream bench-loop clean
+.PHONY: help venv lock stack-up stack-down stack-status test test-cluster test-unit lint demo bench bench-score bench-stream bench-loop clean
 
 help:
 	@echo "make demo        run the whole loop on the built-in scenario"
@@ -17,14 +18,27 @@ help:
 	@echo "make bench-loop  false alarms over 10,000,000 stationary records, then the loop timed per drift scenario (about 25 minutes)"
 	@echo "make stack-up | stack-down | stack-status"
 	@echo "make lint        ruff + mypy"
+	@echo "make lock        re-pin requirements/*.txt after a change to pyproject.toml's dependencies"
 
-$(STAMP): pyproject.toml
+# The venv installs exactly the lock (base + ml + dev, hashed), then Driftline itself without resolving anything.
+$(STAMP): $(LOCK_DIR)/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[ml,dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK_DIR)/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# After any change to pyproject.toml's dependencies: one universal lock per install (every platform, Python 3.11+),
+# preferring the versions already pinned. worker.txt: the base install (the worker image); trainer.txt: + ml (the
+# trainer image); dev.txt: + ml + dev (this venv). tests/unit/test_locks.py fails while they lag pyproject.toml.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet
+lock: venv
+	$(UV_COMPILE) -o $(LOCK_DIR)/worker.txt
+	$(UV_COMPILE) --extra ml -o $(LOCK_DIR)/trainer.txt
+	$(UV_COMPILE) --extra ml --extra dev -o $(LOCK_DIR)/dev.txt
 
 stack-up: venv
 	$(DRIFTLINE) stack up
