@@ -172,7 +172,13 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = ProcessorSettings()
     trainer: TrainerSettings = TrainerSettings()
     stack: StackSettings = StackSettings()
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="least severe log records written (`-v` on a command: DEBUG)"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one object per line (time, level, logger, message, extras, exception) for a "
+        "log pipeline; `text`: one readable line",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _no_unknown_env(self) -> Settings:
