@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import signal
@@ -18,6 +19,8 @@ from driftline.contract import Contract
 from driftline.errors import DriftlineError
 from driftline.registry import Registry
 from driftline.settings import Settings
+from driftline.topics import ProcessorGroups, Topics
+from trainer.consumer_lag import ConsumerLagExporter
 from trainer.metrics import TrainerMetrics
 from trainer.publish import publish_update
 from trainer.recent_data import recent_labeled
@@ -89,6 +92,10 @@ async def _serve(settings: Settings) -> None:
         return {"model": registry.model, "production": alias.version if alias else None}
 
     scheduler.submit(functools.partial(warm_up, registry))
+    groups = ProcessorGroups.of(settings.kafka.topic_prefix, settings.processor.group_id)
+    lag = ConsumerLagExporter(settings.kafka, groups.topics(Topics(settings.kafka.topic_prefix)), metrics.registry,
+                              interval_seconds=t.lag_interval_seconds)  # fmt: skip
+    lag_task = asyncio.get_running_loop().create_task(lag.run())
     app = create_web_app(scheduler, t.webhook_token.get_secret_value(), production,
                          lookback_seconds=t.change_lookback_seconds)  # fmt: skip
     runner = web.AppRunner(app, access_log=None)
@@ -104,6 +111,9 @@ async def _serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        lag_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await lag_task
         await runner.cleanup()
         scheduler.close()
 
