@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 func main() {
@@ -46,7 +47,8 @@ func run(path string) error {
 	if err != nil {
 		return err
 	}
-	out, err := project.MarshalJSON()
+	// with the inline content of configs and secrets: the test checks where the webhook token comes from
+	out, err := project.MarshalJSON(types.WithSecretContent)
 	if err != nil {
 		return err
 	}
