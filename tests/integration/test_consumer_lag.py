@@ -1,0 +1,145 @@
+"""The processor groups' lag read from the real Kafka, outside any worker: by the exporter alone, and as the trainer
+service serves it on /metrics (with its process metrics). A broker outage: tests/integration/test_broker_outage.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from driftline.kafka_clients import client_options
+from driftline.settings import KafkaSettings
+from driftline.topics import ProcessorGroups, Topics
+from harness.processes import ROOT, free_port, settings_env, stop_process
+from harness.scrape import Samples, scrape
+from harness.waiting import wait_for
+from trainer.consumer_lag import ConsumerLagExporter
+
+T = TypeVar("T")
+
+
+async def eventually(condition: Callable[[], T], *, timeout: float, message: str) -> T:
+    """``harness.waiting.wait_for`` for a condition that needs the event loop to run meanwhile (the exporter's)."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}; last: {value!r}")
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def produce(kafka: KafkaSettings, topic: str, partition: int, n: int) -> None:
+    producer = AIOKafkaProducer(acks="all", **client_options(kafka))
+    await producer.start()
+    try:
+        for i in range(n):
+            await producer.send(topic, b"%d" % i, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def commit(kafka: KafkaSettings, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit for ``group`` as its members do, without joining it (a manual assignment)."""
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(kafka))
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def running(exporter: ConsumerLagExporter, scenario: Awaitable[None]) -> None:
+    task = asyncio.get_running_loop().create_task(exporter.run())
+    try:
+        await scenario
+        assert not task.done(), "the exporter's loop ended"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_lag_is_the_log_end_minus_the_committed_offset_and_drops_as_the_group_commits(
+    kafka_settings: KafkaSettings, topics: Topics
+) -> None:
+    groups = ProcessorGroups.of(kafka_settings.topic_prefix)
+    registry = CollectorRegistry(auto_describe=True)
+    exporter = ConsumerLagExporter(kafka_settings, groups.topics(topics), registry, interval_seconds=0.1)
+    n, k, labels = 50, 20, 7
+    records_p0 = TopicPartition(topics.records, 0)
+    partitions = {topics.records: kafka_settings.records_partitions, topics.labels: kafka_settings.labels_partitions}
+
+    def lag(group: str, topic: str, partition: int) -> float | None:
+        return registry.get_sample_value("driftline_consumer_group_lag",
+                                         {"group": group, "topic": topic, "partition": str(partition)})  # fmt: skip
+
+    def lags() -> dict[tuple[str, int], float | None]:
+        return {(topic, p): lag(group, topic, p) for group, topic in groups.topics(topics).items()
+                for p in range(partitions[topic])}  # fmt: skip
+
+    def expected(records_behind: int, labels_behind: int) -> dict[tuple[str, int], float]:
+        every = {(topic, p): 0.0 for topic, count in partitions.items() for p in range(count)}
+        return {**every, (topics.records, 0): float(records_behind), (topics.labels, 2): float(labels_behind)}
+
+    async def scenario() -> None:
+        # the fresh topics are empty: every partition of both groups reads 0
+        await eventually(lambda: lags() == expected(0, 0), timeout=30, message="0 on every partition")
+        await produce(kafka_settings, topics.records, 0, n)
+        await produce(kafka_settings, topics.labels, 2, labels)
+        # no commit yet: counted from the log start
+        await eventually(lambda: lags() == expected(n, labels), timeout=30, message=f"lag {n} and {labels}")
+        await commit(kafka_settings, groups.records, {records_p0: k})
+        await eventually(lambda: lags() == expected(n - k, labels), timeout=30, message=f"lag {n - k} after {k}")
+        await commit(kafka_settings, groups.records, {records_p0: n})
+        await commit(kafka_settings, groups.labels, {TopicPartition(topics.labels, 2): labels})
+        await eventually(lambda: lags() == expected(0, 0), timeout=30, message="0 once the groups caught up")
+
+    asyncio.run(running(exporter, scenario()))
+    assert exporter.failures == 0
+    assert registry.get_sample_value("driftline_consumer_group_lag_failures_total") == 0
+    assert time.time() - 30 < (registry.get_sample_value("driftline_consumer_group_lag_timestamp_seconds") or 0)
+
+
+def test_the_trainer_service_serves_the_groups_lag_and_its_process_metrics(
+    kafka_settings: KafkaSettings, topics: Topics, tmp_path: Path
+) -> None:
+    """``python -m trainer serve`` with the test's topic prefix: the lag of records nobody consumed (no worker runs)."""
+    port, n = free_port(), 40
+    env = settings_env(kafka={"topic_prefix": kafka_settings.topic_prefix},
+                       trainer={"port": port, "lag_interval_seconds": 0.5},
+                       registry={"root": tmp_path / "registry"})  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    log_path = tmp_path / "trainer.log"
+    spawned = time.time()
+    with log_path.open("wb") as log:
+        trainer = subprocess.Popen([sys.executable, "-m", "trainer", "serve"], cwd=ROOT, env={**clean, **env},
+                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        asyncio.run(produce(kafka_settings, topics.records, 3, n))
+        group = ProcessorGroups.of(kafka_settings.topic_prefix).records
+        key = ("driftline_consumer_group_lag", (("group", group), ("partition", "3"), ("topic", topics.records)))
+
+        def served() -> Samples:
+            assert trainer.poll() is None, log_path.read_text()[-3000:]
+            samples = scrape(port)
+            return samples if samples.get(key) == n else {}
+
+        samples = wait_for(served, timeout=60, interval=0.2, message=f"lag {n} on the trainer's /metrics")
+        assert samples[("process_resident_memory_bytes", ())] > 10 * 1024 * 1024
+        assert samples[("process_cpu_seconds_total", ())] > 0
+        assert samples[("process_open_fds", ())] >= 3
+        assert spawned - 2 < samples[("process_start_time_seconds", ())] < time.time()  # /proc's boot time: whole s
+    finally:
+        code = stop_process(trainer, timeout=30)
+    assert code == 0, log_path.read_text()[-3000:]  # the exporter's task stops with the service
