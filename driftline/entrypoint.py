@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,7 +14,9 @@ from pydantic import ValidationError
 
 from driftline.errors import DriftlineError
 from driftline.log_limit import limit_repeats
+from driftline.logs import formatter_for
 from driftline.settings import Settings
+from driftline.tf_noise import quiet_tensorflow
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -69,11 +72,16 @@ def positive_ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{expected}, found {text!r}") from None
 
 
-def configure_logging(verbose: bool) -> None:
+def configure_logging(verbose: bool, settings: Settings | None = None) -> None:
+    """The one logging setup of every process: ``settings.log_format`` (text or JSON lines) on stderr at
+    ``settings.log_level`` (DEBUG with ``-v``); TensorFlow's start-up chatter quieted unless ``-v``."""
+    if not verbose:
+        quiet_tensorflow(os.environ)  # before anything imports TensorFlow (workers started from here inherit it)
     before = list(logging.root.handlers)  # basicConfig adds a handler only when there is none (not under pytest)
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter_for(settings.log_format if settings else "text"))
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.DEBUG if verbose else (settings.log_level if settings else logging.INFO), handlers=[handler]
     )
     # kafka-python logs every refused connection at ERROR while a broker starts; our probes report instead.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
@@ -82,14 +90,14 @@ def configure_logging(verbose: bool) -> None:
 
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, build the settings and run the chosen handler; returns the process's exit code."""
+    """Parse ``argv``, build the settings, set up logging and run the chosen handler; returns the exit code."""
     args = parser.parse_args(argv)
-    configure_logging(args.verbose)
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"{parser.prog}: invalid settings:\n{exc}", file=sys.stderr)
         return 2
+    configure_logging(args.verbose, settings)
     handler: Handler = args.handler
     try:
         return handler(args, settings)

@@ -22,6 +22,7 @@ from driftline.errors import DataError, IntegrityError
 from driftline.litert import LiteRTScorer
 from driftline.modelio import require_keras
 from driftline.scores import BatchScorer
+from driftline.tf_noise import native_output_filtered
 
 __all__ = ["Scorer", "compile_flatbuffer"]
 
@@ -80,7 +81,8 @@ class Scorer(BatchScorer):
         self.runtime = "tensorflow"
         self.flatbuffer: bytes | None = None  # the LiteRT model, when it converts and agrees
         if runtime == "litert":
-            why_not = self._use_litert(model)
+            with native_output_filtered():  # the converter's and the interpreter's chatter on fds 1 and 2
+                why_not = self._use_litert(model)
             if why_not:
                 logger.warning("model not compiled for LiteRT (%s); scoring with the tf.function", why_not)
         elif runtime != "tensorflow":

@@ -7,6 +7,7 @@ import logging
 import faust
 
 from driftline.affinity import cpu_for, pin_process
+from driftline.logs import logging_config as driftline_logging_config
 from driftline.settings import Settings
 from processors.app import create_app
 from processors.metrics import watch_gc
@@ -27,4 +28,7 @@ def run_worker(settings: Settings, worker_index: int = 0) -> None:
         settings.processor.metrics_port_base + worker_index,
     )  # fmt: skip
     watch_gc(processor.metrics.gc_pause_seconds)
-    faust.Worker(processor.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    # the one logging setup (text or JSON lines on stderr), not faust's colored stdout handler
+    logging_config = driftline_logging_config(settings.log_level, settings.log_format)
+    faust.Worker(processor.app, loglevel=settings.log_level, quiet=True,
+                 logging_config=logging_config).execute_from_commandline()  # fmt: skip
