@@ -1,10 +1,11 @@
 """The processor groups' lag read from the real Kafka, outside any worker: by the exporter alone, and as the trainer
-service serves it on /metrics (with its process metrics). A broker outage: tests/integration/test_broker_outage.py."""
+service serves it on /metrics (with its process metrics); a Kafka out of reach, then back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -143,3 +145,58 @@ def test_the_trainer_service_serves_the_groups_lag_and_its_process_metrics(
     finally:
         code = stop_process(trainer, timeout=30)
     assert code == 0, log_path.read_text()[-3000:]  # the exporter's task stops with the service
+
+
+async def forward(listen_port: int, target: tuple[str, int]) -> asyncio.Server:
+    """A TCP proxy to ``target`` on ``listen_port``: a bootstrap address that works only while it runs."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*target)
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+    return await asyncio.start_server(handle, "127.0.0.1", listen_port)
+
+
+def test_kafka_out_of_reach_is_logged_once_and_the_exporter_reads_again_once_it_answers(
+    kafka_settings: KafkaSettings, topics: Topics, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens at the bootstrap address at first (Kafka down, as the exporter sees it): it keeps trying,
+    serves no lag, logs one warning; then the address forwards to the real broker, and the lag is back."""
+    host, real_port = kafka_settings.bootstrap_servers.split(",")[0].rsplit(":", 1)
+    port = free_port()
+    kafka = kafka_settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{port}", "request_timeout_ms": 2000})
+    groups = ProcessorGroups.of(kafka.topic_prefix)
+    registry = CollectorRegistry(auto_describe=True)
+    exporter = ConsumerLagExporter(kafka, groups.topics(topics), registry, interval_seconds=0.1)
+    labels = {"group": groups.records, "topic": topics.records, "partition": "1"}
+    caplog.set_level(logging.INFO, logger="trainer.consumer_lag")
+
+    def ours(level: int) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "trainer.consumer_lag" and r.levelno == level]
+
+    async def scenario() -> None:
+        await eventually(lambda: exporter.failures >= 10, timeout=60, message="ten failed readings")
+        assert registry.get_sample_value("driftline_consumer_group_lag", labels) is None
+        assert registry.get_sample_value("driftline_consumer_group_lag_failures_total") == exporter.failures
+        assert len(ours(logging.WARNING)) == 1, [r.getMessage() for r in ours(logging.WARNING)]
+        assert f"127.0.0.1:{port}" in ours(logging.WARNING)[0].getMessage()
+        await produce(kafka_settings, topics.records, 1, 5)
+        proxy = await forward(port, (host, int(real_port)))
+        try:
+            await eventually(lambda: registry.get_sample_value("driftline_consumer_group_lag", labels) == 5,
+                             timeout=30, message="lag 5 once Kafka answers")  # fmt: skip
+        finally:
+            proxy.close()
+            await proxy.wait_closed()
+        assert len(ours(logging.WARNING)) == 1
+        assert [r.getMessage() for r in ours(logging.INFO)] == ["consumer lag: reading the groups' offsets again"]
+
+    asyncio.run(running(exporter, scenario()))
