@@ -209,16 +209,21 @@ def _kafka_redis(board: Dashboard, rules: Thresholds) -> None:
         "Since the consume loop last polled", "Seconds since each worker's consume loop last came back for records; "
         "DriftlineProcessorStalled fires above the line.", "s",
         query(f"time() - driftline_consumer_last_poll_timestamp_seconds{{{W}}}", "{{instance}} {{topic}}"),
-        width=8, thresholds=above(stalled), alerts=["DriftlineProcessorStalled"],
+        width=6, thresholds=above(stalled), alerts=["DriftlineProcessorStalled"],
     ))  # fmt: skip
     board.with_panel(graph(
         "Assigned partitions", "Partitions of each topic assigned to each picked worker.", "short",
-        query(f"driftline_assigned_partitions{{{W}}}", "{{instance}} {{topic}}"), width=8,
+        query(f"driftline_assigned_partitions{{{W}}}", "{{instance}} {{topic}}"), width=6,
     ))  # fmt: skip
     board.with_panel(graph(
         "Redis write retries", "Failed Redis writes retried per second (the batch is not acknowledged until one "
         "succeeds).", "ops", query(f"sum by (instance) (rate(driftline_redis_retries_total{{{W}}}{RATE}))",
-                                   "{{instance}}"), width=8,
+                                   "{{instance}}"), width=6,
+    ))  # fmt: skip
+    board.with_panel(graph(
+        "Lag readings failed", "The trainer's lag readings that failed per second (Kafka out of reach: the group "
+        "lag above stops updating).", "ops",
+        query(f"sum(rate(driftline_consumer_group_lag_failures_total{RATE}))", "failed"), width=6,
     ))  # fmt: skip
 
 

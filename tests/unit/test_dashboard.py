@@ -18,6 +18,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from driftline.settings import KafkaSettings
 from monitoring.dashboards import DASHBOARDS, FILES, REFRESH
 from monitoring.dashboards.__main__ import main as generate
 from monitoring.dashboards.kit import ALERTMANAGER_URL, PROMETHEUS_URL
@@ -26,6 +27,7 @@ from monitoring.dashboards.queries import panels, queries, rows, substitute, var
 from monitoring.dashboards.render import normalize, render_all
 from monitoring.dashboards.rules import RuleThresholdError, Thresholds, rule_thresholds
 from processors.metrics import ProcessorMetrics
+from trainer.consumer_lag import ConsumerLagExporter
 from trainer.metrics import TrainerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +35,7 @@ GRAFANA = ROOT / "monitoring" / "grafana"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 ALL = {"worker": ".*", "version": ".*", "feature": ".*"}
 RATES = {"rate", "increase", "irate"}
-# Made by the trainer's lag exporter (issue 23), wherever its collector lives; Prometheus's own series.
-GAUGES_ELSEWHERE = {"driftline_consumer_group_lag", "up", "ALERTS"}
+PROMETHEUS_OWN = {"up", "ALERTS"}
 
 
 def _families(registry: CollectorRegistry) -> Iterator[tuple[str, str]]:
@@ -43,16 +44,16 @@ def _families(registry: CollectorRegistry) -> Iterator[tuple[str, str]]:
 
 
 def exported() -> tuple[set[str], set[str]]:
-    """(every series name Driftline's code exports, the counters' among them): read from the metrics classes on
-    fresh registries, and prometheus_client's process collector, not from a list that could go stale."""
-    registry = CollectorRegistry()
-    ProcessorMetrics(registry)
-    trainer = CollectorRegistry()
+    """(every series name Driftline's code exports, the counters' among them): read from the workers' and the
+    trainer's metrics, its lag exporter and prometheus_client's process collector, on fresh registries (nothing
+    runs), not from a list that could go stale."""
+    worker, trainer, process = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
+    ProcessorMetrics(worker)
     TrainerMetrics(trainer)
-    process = CollectorRegistry()
+    ConsumerLagExporter(KafkaSettings(), {}, trainer, interval_seconds=5)
     ProcessCollector(registry=process)
-    names, counters = set(GAUGES_ELSEWHERE), set()
-    for name, kind in itertools.chain(_families(registry), _families(trainer), _families(process)):
+    names, counters = set(PROMETHEUS_OWN), set()
+    for name, kind in itertools.chain(_families(worker), _families(trainer), _families(process)):
         if kind == "counter":
             names.add(name + "_total")
             counters.add(name + "_total")
