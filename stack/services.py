@@ -193,11 +193,28 @@ class AlertmanagerService(Service):
     def port(self) -> int:
         return self.settings.stack.alertmanager_port
 
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "alertmanager.yml"
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.write_config()
+
+    def write_config(self) -> None:
+        """The package's alertmanager.yml, beside the token file it names (``trainer-token``, relative to it) written
+        from trainer.webhook_token: Alertmanager sends the token the trainer expects, set in one place."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(monitoring_dir() / "alertmanager" / "alertmanager.yml", self.config_path)
+        token = self.dir / "trainer-token"
+        token.touch(mode=0o600)
+        token.chmod(0o600)
+        token.write_text(self.settings.trainer.webhook_token.get_secret_value() + "\n")
+
     def command(self) -> list[str]:
-        config = monitoring_dir() / "alertmanager" / "alertmanager.yml"
         return [
             "prometheus-alertmanager",
-            f"--config.file={config}",
+            f"--config.file={self.config_path}",
             f"--storage.path={self.dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             # Clustering would bind 0.0.0.0:9094, the Kafka controller's port; one node needs none.

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 
-from driftline.settings import TrainerSettings
 from trainer.webhook import RETRAIN_ALERTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,13 +173,9 @@ def test_both_alertmanager_configs_agree_but_for_addresses() -> None:
         assert hook["send_resolved"] is False
 
 
-def test_the_token_file_is_the_one_the_trainer_expects() -> None:
+def test_the_token_file_is_the_one_the_stack_writes() -> None:
+    """The stack writes trainer.webhook_token beside its copy of alertmanager.yml (tests/unit/test_install.py);
+    compose hands the same setting to Alertmanager (tests/unit/test_compose.py)."""
     local = _yaml(ALERTMANAGER_LOCAL)
     hook = next(r for r in local["receivers"] if r["name"] == "trainer")["webhook_configs"][0]
-    token_file = ALERTMANAGER_LOCAL.parent / hook["http_config"]["authorization"]["credentials_file"]
-    default = TrainerSettings.model_fields["webhook_token"].default.get_secret_value()
-    assert token_file.read_text().strip() == default
-    compose = _yaml(ROOT / "docker-compose.yml")
-    docker_hook = next(r for r in _yaml(ALERTMANAGER_DOCKER)["receivers"] if r["name"] == "trainer")
-    mounted = docker_hook["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"]
-    assert f"./monitoring/alertmanager/trainer-token:{mounted}:ro" in compose["services"]["alertmanager"]["volumes"]
+    assert hook["http_config"]["authorization"]["credentials_file"] == "trainer-token"
