@@ -91,6 +91,7 @@ def _throughput(board: Dashboard, rules: Thresholds) -> None:
         "End-to-end latency", "Record event time to its prediction written in Redis (quantiles over all records).",
         "s", *(query(f"histogram_quantile({q}, sum by (le) (rate(driftline_end_to_end_latency_seconds_bucket{{{W}}}"
                      f"{RATE})))", f"p{round(q * 100)}") for q in (0.5, 0.95, 0.99)),
+        alerts=rules.alerts_using("driftline_end_to_end_latency_seconds_bucket"),
     ))  # fmt: skip
     board.with_panel(graph(
         "Batch and inference time (p95)", "Per micro-batch: all of it (validate, score, write Redis, send), and "
@@ -183,7 +184,7 @@ def _labels_and_models(board: Dashboard, rules: Thresholds) -> None:
     board.with_panel(graph(
         "Model swaps", "Swaps per minute on the picked workers, by outcome; a failed one keeps the old model.",
         "short", query(f"sum by (outcome) (increase(driftline_model_swaps_total{{{W}}}[1m]))", "{{outcome}}"),
-        width=7,
+        width=7, alerts=rules.alerts_using("driftline_model_swaps_total", also='"failed"'),
     ))  # fmt: skip
     board.with_panel(graph(
         "Serving a fallback model", "1 while a worker serves another version than production, which does not load "
@@ -200,6 +201,7 @@ def _kafka_redis(board: Dashboard, rules: Thresholds) -> None:
         "Consumer group lag", "Records between each processor group's committed offset and the log end, per topic "
         "(measured by the trainer from committed offsets: it outlives any worker).", "short",
         query("sum by (group, topic) (driftline_consumer_group_lag)", "{{group}} {{topic}}"),
+        alerts=rules.alerts_using("driftline_consumer_group_lag"),
     ))  # fmt: skip
     board.with_panel(graph(
         "Lag per assigned partition", "Records behind the log end as each picked worker sees its own partitions.",

@@ -64,7 +64,7 @@ def _retrains(board: Dashboard, rules: Thresholds) -> None:
     board.with_panel(single(
         "Trainer up", "Whether Prometheus scrapes the trainer's /metrics (it also runs the retrain webhook).",
         "short", query(f"up{{{TRAINER}}}", "{{instance}}"), width=4, height=6,
-        thresholds=steps(Step(None, "red"), Step(1, "green")),
+        alerts=rules.alerts_using("up", also=TRAINER, without="driftline-processor"),
     ))  # fmt: skip
     board.with_panel(single(
         "Retrain duration", "Mean and 90th percentile of a retrain over the time range.", "s",
@@ -76,10 +76,12 @@ def _retrains(board: Dashboard, rules: Thresholds) -> None:
     board.with_panel(graph(
         "Retrains by outcome", "Retrains finished per 5 minutes, by outcome.", "short",
         query("sum by (outcome) (increase(driftline_retrains_total[5m]))", "{{outcome}}"),
+        alerts=rules.alerts_using("driftline_retrains_total"),
     ))  # fmt: skip
     board.with_panel(graph(
         "Alerts received by the trainer", "Alerts Alertmanager delivered to the retrain webhook per 5 minutes.",
         "short", query("sum by (alertname) (increase(driftline_alerts_received_total[5m]))", "{{alertname}}"),
+        alerts=rules.alerts_using("driftline_alerts_received_total"),
     ))  # fmt: skip
 
 
@@ -111,6 +113,7 @@ def _serving(board: Dashboard, rules: Thresholds) -> None:
     board.with_panel(graph(
         "Model swaps by outcome", "Swaps per 5 minutes over all workers; a failed one keeps the old model.",
         "short", query("sum by (outcome) (increase(driftline_model_swaps_total[5m]))", "{{outcome}}"), width=7,
+        alerts=rules.alerts_using("driftline_model_swaps_total", also='"failed"'),
     ))  # fmt: skip
     board.with_panel(graph(
         "Serving a fallback model", "1 while a worker serves another version than production, which does not load "

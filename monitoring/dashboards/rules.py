@@ -52,6 +52,15 @@ class Thresholds:
     def __init__(self, path: Path = RULES) -> None:
         self.path = path
         self.by_alert = rule_thresholds(path)
+        self.exprs = {rule["alert"]: rule["expr"] for group in yaml.safe_load(path.read_text())["groups"]
+                      for rule in group["rules"] if "alert" in rule}  # fmt: skip
+
+    def alerts_using(self, metric: str, *, also: str = "", without: str = "") -> list[str]:
+        """The alerts whose expression reads `metric` (and contains `also`, and not `without`), for a panel of that
+        metric to link to: a rule added later gets its link when the dashboards are regenerated."""
+        name = re.compile(rf"(?<![\w:]){re.escape(metric)}(?![\w:])")
+        return sorted(a for a, expr in self.exprs.items()
+                      if name.search(expr) and also in expr and not (without and without in expr))  # fmt: skip
 
     def get(self, alert: str, word: str) -> Threshold:
         matches = [t for t in self.by_alert.get(alert, []) if word.lower() in t.note.lower()]

@@ -148,6 +148,20 @@ def test_a_threshold_missing_from_the_rules_is_an_error_naming_the_rule(tmp_path
         thresholds.value("B", "share")
 
 
+def test_panels_find_the_rules_that_read_their_metric(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "Lag", "expr": "delta(lag_total[5m]) > 0  # threshold: growth"},
+        {"alert": "Down", "expr": 'up{job="t"} == 0'},
+        {"alert": "None", "expr": 'absent(up{job="p"}) and on () up{job="t"} == 1'},
+        {"record": "r", "expr": "sum(lag)"}]}]}))  # fmt: skip
+    thresholds = Thresholds(rules)
+    assert thresholds.alerts_using("lag") == []
+    assert thresholds.alerts_using("lag_total") == ["Lag"]
+    assert thresholds.alerts_using("up", also='job="t"') == ["Down", "None"]
+    assert thresholds.alerts_using("up", also='job="t"', without='job="p"') == ["Down"]
+
+
 # ------------------------------------------------------------------------------------------------ imports anywhere
 
 
