@@ -19,6 +19,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from driftline.progress import tracked
     from driftline.sources import to_frame
     from trainer.release import register_candidate
     from trainer.training import TrainConfig, fit_candidate
@@ -26,7 +27,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     source = source_from_arguments(args)
     if args.data and not getattr(source, "has_labels", True):
         raise DataError(f"{args.data} has no label column {source.contract.label.name!r}: nothing to learn from")
-    frame = to_frame(source.records(), source.contract) if args.data else source.frame(args.rows)
+    records = tracked(source.records(), f"reading {args.data}") if args.data else None
+    frame = to_frame(records, source.contract) if records is not None else source.frame(args.rows)
     config = TrainConfig(hidden_layers=args.layers, max_epochs=args.epochs, seed=args.seed)
     candidate = fit_candidate(frame, source.contract, config)
     registry = registry_of(settings)

@@ -18,6 +18,7 @@ from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.kafka_clients import client_options
 from driftline.messages import decode_label_event
+from driftline.progress import progress_bar
 from driftline.settings import KafkaSettings
 from driftline.sources.base import frame_from_batch
 from driftline.topics import Topics
@@ -56,14 +57,18 @@ def read_tail(kafka: KafkaSettings, topic: str, per_topic: int, *, since_ms: int
                 remaining[tp] = ends[tp]
         messages: list[Any] = []
         deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for tp, batch in consumer.poll(timeout_ms=500, max_records=10_000).items():
-                end = remaining.get(tp)
-                if end is None:
-                    continue
-                messages.extend(m for m in batch if m.offset < end)
-                if batch and batch[-1].offset + 1 >= end:
-                    del remaining[tp]
+        total = sum(end - consumer.position(tp) for tp, end in remaining.items())
+        with progress_bar(f"reading {topic}", total=total) as advance:
+            while remaining and time.monotonic() < deadline:
+                for tp, batch in consumer.poll(timeout_ms=500, max_records=10_000).items():
+                    end = remaining.get(tp)
+                    if end is None:
+                        continue
+                    before = len(messages)
+                    messages.extend(m for m in batch if m.offset < end)
+                    advance(len(messages) - before)
+                    if batch and batch[-1].offset + 1 >= end:
+                        del remaining[tp]
         if remaining:
             raise DataError(f"reading the tail of {topic} timed out after {timeout_s:.0f}s")
         return messages

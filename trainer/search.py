@@ -24,6 +24,7 @@ from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.modelio import require_keras
 from driftline.preprocessing import Preprocessor
+from driftline.progress import tracked
 from trainer.evaluation import accuracy, log_loss
 from trainer.training import Candidate, Fitted, Prepared, TrainConfig, finish, fit_model, prepare
 
@@ -89,7 +90,7 @@ def search(
     prepared = prepare(frame, contract, base)
     records: list[dict[str, Any]] = []
     best: tuple[tuple[float, float], Fitted, int] | None = None
-    for i, overrides in enumerate(trials):
+    for i, overrides in enumerate(tracked(trials, "search trials", len(trials))):
         spent = [r["seconds"] for r in records if "seconds" in r]
         if best is not None and clock() + float(np.mean(spent)) > deadline:
             records.append({"trial": i, "overrides": overrides, "skipped": "budget spent"})

@@ -26,6 +26,7 @@ from driftline.errors import DataError
 from driftline.modelio import require_keras
 from driftline.preprocessing import NumericEncoding, PreprocessingOptions, Preprocessor, columns_from_frame
 from driftline.profile import Profile
+from driftline.progress import Advance, progress_bar
 from trainer.evaluation import evaluate
 
 __all__ = ["Candidate", "Fitted", "Prepared", "Split", "TrainConfig", "build_model", "class_indices",
@@ -262,15 +263,26 @@ def fit_model(
     weights = class_weights(y["train"], k, config)
     fit_y = {n: y[n].astype(np.float32)[:, None] if k == 2 else y[n] for n in ("train", "validation")}
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    result = model.fit(X["train"], fit_y["train"], validation_data=(X["validation"], fit_y["validation"]),
-                       epochs=config.max_epochs, batch_size=config.batch_size, class_weight=weights, shuffle=True,
-                       verbose=0, callbacks=[early, *callbacks])  # fmt: skip
+    with progress_bar("epochs", total=config.max_epochs) as advance:  # early stopping usually ends it sooner
+        result = model.fit(X["train"], fit_y["train"], validation_data=(X["validation"], fit_y["validation"]),
+                           epochs=config.max_epochs, batch_size=config.batch_size, class_weight=weights, shuffle=True,
+                           verbose=0, callbacks=[early, *callbacks, _epoch_progress(keras, advance)])  # fmt: skip
     history = {key: [float(v) for v in values] for key, values in result.history.items()}
     timings["fit"] = time.perf_counter() - t
     ran_out = len(history["loss"]) == config.max_epochs
     stopped_by = "patience" if early.stopped_epoch else "max_epochs" if ran_out else "callback"
     best = int(np.argmin(history["val_loss"])) + 1
     return Fitted(config, preprocessor, model, history, best, stopped_by, weights, timings)
+
+
+def _epoch_progress(keras: Any, advance: Advance) -> Any:
+    """A Keras callback that moves the epochs bar (drawn on a terminal only)."""
+
+    class EpochProgress(keras.callbacks.Callback):  # type: ignore[name-defined,misc]
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            advance(1)
+
+    return EpochProgress()
 
 
 def finish(prepared: Prepared, fitted: Fitted, *, search: dict[str, Any] | None = None) -> Candidate:
