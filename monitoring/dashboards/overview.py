@@ -88,9 +88,11 @@ def _throughput(board: Dashboard, rules: Thresholds) -> None:
         query(f"sum by (outcome) (rate(driftline_records_total{{{W}}}{RATE}))", "{{outcome}}"),
     ))  # fmt: skip
     board.with_panel(graph(
-        "End-to-end latency", "Record event time to its prediction written in Redis (quantiles over all records).",
+        "End-to-end latency", "Record event time to its prediction written in Redis (quantiles over all records); "
+        "DriftlineLatencyHigh fires while the p99 over all workers stays above the line.",
         "s", *(query(f"histogram_quantile({q}, sum by (le) (rate(driftline_end_to_end_latency_seconds_bucket{{{W}}}"
                      f"{RATE})))", f"p{round(q * 100)}") for q in (0.5, 0.95, 0.99)),
+        thresholds=above(rules.value("DriftlineLatencyHigh", "seconds, p99")),
         alerts=rules.alerts_using("driftline_end_to_end_latency_seconds_bucket"),
     ))  # fmt: skip
     board.with_panel(graph(
@@ -201,6 +203,7 @@ def _kafka_redis(board: Dashboard, rules: Thresholds) -> None:
         "Consumer group lag", "Records between each processor group's committed offset and the log end, per topic "
         "(measured by the trainer from committed offsets: it outlives any worker).", "short",
         query("sum by (group, topic) (driftline_consumer_group_lag)", "{{group}} {{topic}}"),
+        thresholds=above(rules.value("DriftlineLagGrowing", "records behind"), "orange"),
         alerts=rules.alerts_using("driftline_consumer_group_lag"),
     ))  # fmt: skip
     board.with_panel(graph(

@@ -8,6 +8,7 @@ from grafana_foundation_sdk.models import dashboard as model
 from monitoring.dashboards.kit import (
     TAG,
     Step,
+    above,
     alert_links,
     annotation,
     datasource_variable,
@@ -72,6 +73,18 @@ def _retrains(board: Dashboard, rules: Thresholds) -> None:
               "sum(increase(driftline_retrain_duration_seconds_count[$__range]))", "mean"),
         query("histogram_quantile(0.9, sum by (le) (increase(driftline_retrain_duration_seconds_bucket[$__range])))",
               "p90"), width=8, height=6,
+    ))  # fmt: skip
+    board.with_panel(single(
+        "Failed retrains (15m)", "Retrains that ended in an error in the last 15 minutes (the trainer's /status "
+        "says why).", "short", query('sum(increase(driftline_retrains_total{outcome="failed"}[15m]))', "failed"),
+        width=12, height=5, alerts=["DriftlineRetrainFailed"],
+    ))  # fmt: skip
+    board.with_panel(single(
+        "Rejected retrains (1h)", "Retrains in the last hour whose challenger lost the gate; many with no promotion "
+        "between them mean the loop cannot heal.", "short",
+        query('sum(increase(driftline_retrains_total{outcome="rejected"}[1h]))', "rejected"), width=12, height=5,
+        thresholds=above(rules.value("DriftlineRetrainsRejected", "rejected retrains"), "orange"),
+        alerts=["DriftlineRetrainsRejected"],
     ))  # fmt: skip
     board.with_panel(graph(
         "Retrains by outcome", "Retrains finished per 5 minutes, by outcome.", "short",

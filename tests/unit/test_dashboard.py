@@ -329,15 +329,17 @@ def test_thresholds_are_the_rules_thresholds(dashboard: dict[str, Any]) -> None:
 
 
 def test_the_rules_thresholds_are_on_the_dashboard() -> None:
-    board = json.loads((DASHBOARDS / FILES["driftline-overview"]).read_text())
-    by_title = {p["title"]: p for p in panels(board)}
+    by_title = {p["title"]: p for name in FILES.values() for p in panels(json.loads((DASHBOARDS / name).read_text()))}
     rules = Thresholds()
     for title, alert, word in [("Feature drift (PSI)", "DriftlineFeatureDrift", "PSI"),
                                ("Prediction drift (PSI)", "DriftlinePredictionDrift", "PSI"),
                                ("Drift window fill", "DriftlineFeatureDrift", "drift window"),
                                ("Labeled accuracy by model version", "DriftlineAccuracyDrop", "accuracy"),
                                ("Dead-letter share (5m, as alerted)", "DriftlineDeadLetterRatio", "dead-letter share"),
-                               ("Since the consume loop last polled", "DriftlineProcessorStalled", "seconds")]:
+                               ("Since the consume loop last polled", "DriftlineProcessorStalled", "seconds"),
+                               ("End-to-end latency", "DriftlineLatencyHigh", "seconds, p99"),
+                               ("Consumer group lag", "DriftlineLagGrowing", "records behind"),
+                               ("Rejected retrains (1h)", "DriftlineRetrainsRejected", "rejected retrains")]:
         assert rules.value(alert, word) in _steps(by_title[title]), title
     for title in ("Feature drift (PSI)", "Prediction drift (PSI)"):
         assert PSI_WATCH in _steps(by_title[title])
