@@ -15,20 +15,33 @@ if TYPE_CHECKING:
     from demo.run import Progress
 
 
+def scored_per_second(now: Samples, before: Samples, seconds: float) -> float | None:
+    """Records scored per second between two scrapes ``seconds`` apart, from ``driftline_records_total``; None
+    without a span to measure or across a counter reset (a restarted worker)."""
+    key = ("driftline_records_total", (("outcome", "scored"),))
+    if seconds <= 0 or key not in before:
+        return None
+    scored = now.get(key, 0.0) - before[key]
+    return scored / seconds if scored >= 0 else None
+
+
 def live_view(p: Progress, workers: dict[int, Samples], history: deque[tuple[float, dict[int, Samples]]]) -> Group:
     """``history`` holds the last seconds' scrapes, so the latency shown is that of recent records."""
     elapsed = time.monotonic() - p.started
-    table = Table("worker", "version", "records", "dead letters", "p50 ms", "p99 ms", "accuracy", box=None)
+    table = Table("worker", "version", "records", "records/s", "dead letters", "p50 ms", "p99 ms", "accuracy",
+                  box=None)  # fmt: skip
     psi: dict[str, float] = {}
     for index, samples in workers.items():
         version = serving_version(samples)
         scored = samples.get(("driftline_records_total", (("outcome", "scored"),)), 0)
         dead = samples.get(("driftline_records_total", (("outcome", "dead_letter"),)), 0)
         accuracy = samples.get(("driftline_labeled_accuracy", (("version", str(version)),))) if version else None
-        recent = latency_since(samples, history[0][1].get(index, {})) if history else samples
+        before = history[0][1].get(index, {}) if history else {}
+        recent = latency_since(samples, before) if history else samples
+        rate = scored_per_second(samples, before, history[-1][0] - history[0][0] if history else 0.0)
         p50, p99 = quantile_ms(recent, 0.5), quantile_ms(recent, 0.99)
-        table.add_row(str(index), str(version or "-"), f"{scored:,.0f}", f"{dead:,.0f}",
-                      f"≤{p50:.0f}" if p50 else "-", f"≤{p99:.0f}" if p99 else "-",
+        table.add_row(str(index), str(version or "-"), f"{scored:,.0f}", f"{rate:,.0f}" if rate is not None else "-",
+                      f"{dead:,.0f}", f"≤{p50:.0f}" if p50 else "-", f"≤{p99:.0f}" if p99 else "-",
                       f"{accuracy:.3f}" if accuracy is not None else "-")  # fmt: skip
         for (name, labels), value in samples.items():
             if name == "driftline_feature_drift_psi":
