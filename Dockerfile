@@ -2,6 +2,8 @@
 #   worker   producer and processor workers: the base install only, no TensorFlow (workers run LiteRT alone)
 #   trainer  training, the retrain webhook, the registry commands: base + the ml extra
 # Dependencies come from the hashed locks under requirements/ (make lock), so an image builds what the tests ran.
+# The locks are universal: on ARM Linux the trainer gets tensorflow instead of tensorflow-cpu, and faust-streaming
+# (no ARM Linux wheel) builds from its hashed sdist, without its optional C speedups when no compiler is present.
 FROM python:3.11.14-slim-bookworm AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
