@@ -26,6 +26,7 @@ ALERTMANAGER_LOCAL = MONITORING / "alertmanager" / "alertmanager.yml"
 ALERTMANAGER_DOCKER = MONITORING / "alertmanager" / "alertmanager.docker.yml"
 ALERTMANAGER_CONFIGS = [ALERTMANAGER_LOCAL, ALERTMANAGER_DOCKER]
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "driftline.json"
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 # DESIGN section 8: these rules exist, and Alertmanager sends the first three to the trainer, and the change
 # detector's alert (issue 18).
@@ -92,6 +93,22 @@ def test_rules_are_one_group_with_the_design_alerts() -> None:
         assert "# threshold:" in rule["expr"] or rule["alert"] == "DriftlineNoProcessor", (
             f"{rule['alert']}: mark its threshold with a `# threshold:` comment (see the file's header)"
         )
+
+
+def test_every_alert_has_a_runbook_entry_and_every_entry_an_alert() -> None:
+    """docs/operations.md has one `### <alert name>` heading per rule and no other; each rule's runbook_url points at
+    its heading's anchor (GitHub's: the name in lower case), and every link within the page lands on a heading."""
+    text = OPERATIONS.read_text()
+    headings = re.findall(r"^### (.+?)\s*$", text, flags=re.MULTILINE)
+    names = [rule["alert"] for rule in _alerts()]
+    assert len(headings) == len(set(headings)), f"a runbook heading is used twice: {headings}"
+    assert set(names) - set(headings) == set(), "alerts without a runbook entry in docs/operations.md"
+    assert set(headings) - set(names) == set(), "runbook entries for no alert in the rules"
+    for rule in _alerts():
+        assert rule["annotations"].get("runbook_url") == f"docs/operations.md#{rule['alert'].lower()}", rule["alert"]
+    anchors = {heading.lower() for heading in headings}
+    links = re.findall(r"\]\(#([\w-]+)\)", text)
+    assert links and set(links) <= anchors, f"links to no heading: {set(links) - anchors}"
 
 
 def test_every_alert_has_a_firing_and_a_quiet_test_case() -> None:
