@@ -21,21 +21,34 @@ class _Section(BaseModel):
 class KafkaSettings(_Section):
     """How to reach Kafka, and under which names."""
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka brokers to connect to first, `host:port` separated by commas"
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how clients talk to the brokers: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`); required by the SASL_ protocols"
+    )
+    sasl_username: str | None = Field(None, description="SASL user name; required by the SASL_ protocols")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret); required by the SASL_ protocols")
+    ssl_cafile: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates (SSL)")
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate, for brokers that require one (SSL)")
+    ssl_keyfile: Path | None = Field(None, description="PEM private key of `ssl_certfile` (SSL)")
     topic_prefix: str = Field("driftline.", description="prefix of every topic name; lets deployments share a cluster")
-    records_partitions: int = Field(6, ge=1)
-    labels_partitions: int = Field(6, ge=1)
-    predictions_partitions: int = Field(6, ge=1)
-    dead_letter_partitions: int = Field(3, ge=1)
-    replication_factor: int = Field(1, ge=1)
-    request_timeout_ms: int = Field(30_000, ge=1000)
+    records_partitions: int = Field(
+        6, ge=1, description="partitions of the records topic (at most this many workers share the stream)"
+    )
+    labels_partitions: int = Field(6, ge=1, description="partitions of the labels topic")
+    predictions_partitions: int = Field(6, ge=1, description="partitions of the predictions topic")
+    dead_letter_partitions: int = Field(3, ge=1, description="partitions of the dead-letter topic")
+    replication_factor: int = Field(
+        1, ge=1, description="copies of each partition when `driftline topics create` creates a topic (at most the "
+        "brokers; 3 on a 3-broker cluster)",
+    )  # fmt: skip
+    request_timeout_ms: int = Field(
+        30_000, ge=1000, description="milliseconds an admin request (topics, offsets, lag) may wait for a broker"
+    )
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -52,9 +65,11 @@ class RedisSettings(_Section):
     """Where predictions are written."""
 
     url: str = Field("redis://127.0.0.1:6379/0", description="Redis, or with `cluster` any node of a Redis Cluster")
-    password: SecretStr | None = None
-    key_prefix: str = "driftline:"
-    prediction_ttl_seconds: int = Field(7 * 24 * 3600, ge=1)
+    password: SecretStr | None = Field(None, description="Redis AUTH password (secret); none on loopback by default")
+    key_prefix: str = Field("driftline:", description="prefix of every Redis key; a prediction is `<prefix>pred:<id>`")
+    prediction_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=1, description="seconds a prediction stays in Redis after it was written (default 7 days)"
+    )
     cluster: bool = Field(False, description="`url` is a node of a Redis Cluster: each batch is written to the "
                           "primaries that own its keys' hash slots, one pipeline per primary")
     replica_acks: int = Field(0, ge=0, description="a batch counts as written only once this many replicas of every "
@@ -66,8 +81,10 @@ class RedisSettings(_Section):
 class RegistrySettings(_Section):
     """Where model versions live (a shared filesystem path in production)."""
 
-    root: Path = Path(".driftline/registry")
-    model_name: str = "driftline"
+    root: Path = Field(
+        Path(".driftline/registry"), description="folder of the model registry; in production a path every host shares"
+    )
+    model_name: str = Field("driftline", description="name of the model under `root` (its versions and aliases)")
 
 
 class ProcessorSettings(_Section):
@@ -78,8 +95,10 @@ class ProcessorSettings(_Section):
     batch_within_seconds: float = Field(0.05, gt=0, description="longest wait to fill a micro-batch")
     metrics_host: str = Field("127.0.0.1", description="address the workers' /metrics server binds")
     metrics_port_base: int = Field(6066, ge=1, le=65535, description="worker i serves /metrics on base + i")
-    drift_window: int = Field(5000, ge=100)
-    drift_min_records: int = Field(1000, ge=1)
+    drift_window: int = Field(5000, ge=100, description="most recent scored records per worker the drift PSI is over")
+    drift_min_records: int = Field(
+        1000, ge=1, description="scored records a worker's drift window needs before its PSI gauges are set"
+    )
     model_reconcile_seconds: float = Field(
         10.0, gt=0, description="how often a worker checks the registry's production alias (besides updates)"
     )
@@ -95,10 +114,15 @@ class ProcessorSettings(_Section):
 class TrainerSettings(_Section):
     """The retrain service."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8088, ge=1, le=65535)
-    webhook_token: SecretStr = SecretStr("driftline-local-token")
-    cooldown_seconds: float = Field(300.0, ge=0)
+    host: str = Field("127.0.0.1", description="address the trainer's HTTP server (webhook, /status, /metrics) binds")
+    port: int = Field(8088, ge=1, le=65535, description="port of the trainer's HTTP server")
+    webhook_token: SecretStr = Field(
+        SecretStr("driftline-local-token"), description="bearer token Alertmanager sends to /alerts (secret); the "
+        "default is for loopback only",
+    )  # fmt: skip
+    cooldown_seconds: float = Field(
+        300.0, ge=0, description="seconds after a retrain during which alerts start no new one (settle rounds aside)"
+    )
     promote_margin: float = Field(
         0.005, ge=0, description="the lower bound of the 95% interval of the challenger's holdout accuracy gain over "
         "the champion (paired bootstrap) must exceed this",
@@ -127,32 +151,34 @@ class TrainerSettings(_Section):
         5.0, gt=0, description="how often the trainer reads the processor groups' committed offsets and the log ends "
         "for driftline_consumer_group_lag (lag that outlives the workers)",
     )  # fmt: skip
-    seed: int = 7
+    seed: int = Field(7, description="seed of a retrain's split, weights and bootstrap resamples (reproducible runs)")
 
 
 class StackSettings(_Section):
     """The local stack started by `driftline stack up`."""
 
-    data_dir: Path = Path(".driftline/stack")
+    data_dir: Path = Field(Path(".driftline/stack"), description="data, logs and pid files of the local stack")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "driftline", description="downloaded Kafka jars, shared by every checkout"
     )
-    kafka_version: str = "3.9.2"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9094
-    kafka_heap: str = "512m"
+    kafka_version: str = Field("3.9.2", description="Apache Kafka release the stack fetches and runs (3.x, KRaft)")
+    kafka_port: int = Field(9092, description="port of the stack's Kafka broker (the first node's in a cluster)")
+    kafka_controller_port: int = Field(9094, description="port of the stack's KRaft controller listener")
+    kafka_heap: str = Field("512m", description="JVM heap of each Kafka node (-Xms and -Xmx), e.g. `512m`, `2g`")
     kafka_brokers: int = Field(
         1, ge=1, le=9, description="Kafka nodes, each a KRaft broker and controller (`driftline stack up --brokers "
         "3`); node i (from 0) listens on kafka_port + 10 i, its controller on kafka_controller_port + 10 i",
     )  # fmt: skip
-    redis_port: int = 6379
+    redis_port: int = Field(6379, description="port of the stack's Redis (the first node's in a cluster)")
     redis_cluster: bool = Field(
         False, description="Redis as a cluster of 3 primaries and 3 replicas (`driftline stack up --redis-cluster`); "
         "node i (from 0) listens on redis_port + i, its cluster bus on that + 10000",
     )  # fmt: skip
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
-    health_timeout_seconds: float = Field(90.0, gt=0)
+    prometheus_port: int = Field(9090, description="port of the stack's Prometheus")
+    alertmanager_port: int = Field(9093, description="port of the stack's Alertmanager")
+    health_timeout_seconds: float = Field(
+        90.0, gt=0, description="seconds `driftline stack up` waits for every service to be healthy"
+    )
     install_missing: bool = Field(True, description="apt-get install missing Debian packages when root")
 
 
@@ -210,5 +236,6 @@ def settings_markdown() -> str:
                 variable = f"DRIFTLINE_{section_name.upper()}__{name.upper()}"
                 rows.append(f"| `{variable}` | `{shown}` | {field.description or ''} |".replace("``", ""))
         else:
-            rows.append(f"| `DRIFTLINE_{section_name.upper()}` | `{section_field.default}` | |")
+            described = section_field.description or ""
+            rows.append(f"| `DRIFTLINE_{section_name.upper()}` | `{section_field.default}` | {described} |")
     return "\n".join(rows)
