@@ -174,6 +174,10 @@ class StackSettings(_Section):
         False, description="Redis as a cluster of 3 primaries and 3 replicas (`driftline stack up --redis-cluster`); "
         "node i (from 0) listens on redis_port + i, its cluster bus on that + 10000",
     )  # fmt: skip
+    secure: bool = Field(
+        False, description="`driftline stack up --secure`: Kafka on SASL_SSL (SCRAM-SHA-512) and Redis with an ACL "
+        "user and TLS, under a CA made at set-up; the client settings go to `<data_dir>/secure.env`",
+    )  # fmt: skip
     prometheus_port: int = Field(9090, description="port of the stack's Prometheus")
     alertmanager_port: int = Field(9093, description="port of the stack's Alertmanager")
     health_timeout_seconds: float = Field(
