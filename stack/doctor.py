@@ -105,7 +105,8 @@ def service_check(name: str, host: str, port: int, health: Health, port_setting:
 
 def check_kafka(settings: Settings) -> Check:
     host, port = _address(settings.kafka.bootstrap_servers.split(",")[0], 9092)
-    return service_check("kafka", host, port, kafka_health(port, host), "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS")
+    return service_check("kafka", host, port, kafka_health(port, host, kafka=settings.kafka),
+                         "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS")
 
 
 def check_redis(settings: Settings) -> Check:

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from driftline.kafka_clients import client_options
+from driftline.settings import KafkaSettings
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,10 +31,11 @@ def _http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def kafka_health(port: int, host: str = "127.0.0.1", *, brokers_expected: int = 1) -> Health:
-    """Ask the broker for cluster metadata, the way a client would; healthy once it lists ``brokers_expected``
-    brokers (a node of a cluster answers before its peers have all registered, and a client that then asks for
-    the controller may be sent to a broker it does not know yet)."""
+def kafka_health(port: int, host: str = "127.0.0.1", *, brokers_expected: int = 1,
+                 kafka: KafkaSettings | None = None) -> Health:  # fmt: skip
+    """Ask the broker for cluster metadata, the way a client would (with ``kafka``'s security settings, if given);
+    healthy once it lists ``brokers_expected`` brokers (a node of a cluster answers before its peers have all
+    registered, and a client that then asks for the controller may be sent to a broker it does not know yet)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -41,7 +45,7 @@ def kafka_health(port: int, host: str = "127.0.0.1", *, brokers_expected: int = 
         return Health(False, detail=f"nothing listening on {host}:{port}")
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=f"{host}:{port}",
+            **{**(client_options(kafka) if kafka is not None else {}), "bootstrap_servers": f"{host}:{port}"},
             request_timeout_ms=3000,
             bootstrap_timeout_ms=3000,
             client_id="driftline-health",

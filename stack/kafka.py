@@ -10,10 +10,13 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from driftline.errors import StackError
-from driftline.settings import Settings
+from driftline.settings import KafkaSettings, Settings
 from stack.health import Health, kafka_health
 from stack.services import Service
+from stack.tls import password, pkcs12_keystore, stack_ca, tls_dir
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,9 @@ def _kafka_uuid() -> str:
 
 
 PORT_STEP = 10  # node i of a cluster listens on the first node's ports + PORT_STEP * i
+SCRAM = "SCRAM-SHA-512"
+CLIENT_USER = "driftline"  # every Driftline process's SASL user on the secured stack
+BROKER_USER = "broker"  # the brokers' own, between themselves
 
 
 class KafkaService(Service):
@@ -80,7 +86,43 @@ class KafkaService(Service):
 
     @property
     def log_dir(self) -> Path:
-        return self.dir / "data"
+        """The node's data; a secured node's is its own (its SCRAM users are written when it is formatted)."""
+        return self.dir / ("data-secure" if self.secure else "data")
+
+    @property
+    def secure(self) -> bool:
+        return self.settings.stack.secure
+
+    @property
+    def _tls(self) -> Path:
+        return tls_dir(self.settings.stack.data_dir)
+
+    def _password(self, user: str) -> str:
+        return password(self._tls / f"kafka-{user}.password")
+
+    def client_settings(self) -> KafkaSettings:
+        """How a client reaches this stack's Kafka: every node, and on a secured stack SASL_SSL as ``driftline``
+        trusting the stack's CA."""
+        kafka = KafkaSettings(bootstrap_servers=self.bootstrap_servers)
+        if not self.secure:
+            return kafka
+        return kafka.model_copy(update={"security_protocol": "SASL_SSL", "sasl_mechanism": SCRAM,
+                                        "sasl_username": CLIENT_USER, "sasl_password": SecretStr(
+                                            self._password(CLIENT_USER)),
+                                        "ssl_cafile": self._tls / "ca.pem"})  # fmt: skip
+
+    def client_env(self) -> dict[str, str]:
+        kafka = self.client_settings()
+        env = {"DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+        if self.secure:
+            env.update({
+                "DRIFTLINE_KAFKA__SECURITY_PROTOCOL": kafka.security_protocol,
+                "DRIFTLINE_KAFKA__SASL_MECHANISM": SCRAM,
+                "DRIFTLINE_KAFKA__SASL_USERNAME": CLIENT_USER,
+                "DRIFTLINE_KAFKA__SASL_PASSWORD": self._password(CLIENT_USER),
+                "DRIFTLINE_KAFKA__SSL_CAFILE": str(kafka.ssl_cafile),
+            })  # fmt: skip
+        return env
 
     def version_hint(self) -> str:
         return self.version
@@ -88,8 +130,16 @@ class KafkaService(Service):
     def prepare(self) -> None:
         super().prepare()
         self._fetch_jars()
+        if self.secure:
+            self._make_keystore()
         self._write_config()
         self._format_storage()
+
+    def _make_keystore(self) -> Path:
+        """The broker's certificate (127.0.0.1 and localhost, from the stack's CA) as a PKCS#12 keystore."""
+        issued = stack_ca(self.settings.stack.data_dir).issue(self._tls, "kafka")
+        self._password("keystore")
+        return pkcs12_keystore(issued, self._tls / "kafka.p12", self._tls / "kafka-keystore.password")
 
     def _pom_digest(self) -> str:
         return hashlib.sha256((_STACK_FILES / "kafka-pom.xml").read_bytes()).hexdigest()
@@ -164,7 +214,35 @@ class KafkaService(Service):
             "log.retention.hours": "48",
             "log.segment.bytes": str(256 * 1024 * 1024),
         }
+        if self.secure:
+            lines.update(self._secure_lines())
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        self.properties.chmod(0o600)  # a secured node's holds passwords
+
+    def _secure_lines(self) -> dict[str, str]:
+        """Clients and brokers on SASL_SSL with SCRAM-SHA-512; the controllers on TLS with a client certificate
+        (SCRAM users live in the metadata the controllers serve, so they cannot authenticate the controllers)."""
+        tls = self._tls
+        controller = self.extra_ports[0]
+        jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{BROKER_USER}" '
+                f'password="{self._password(BROKER_USER)}";')  # fmt: skip
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "sasl.enabled.mechanisms": SCRAM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM,
+            f"listener.name.sasl_ssl.{SCRAM.lower()}.sasl.jaas.config": jaas,
+            "listener.name.controller.ssl.client.auth": "required",
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(tls / "kafka.p12"),
+            "ssl.keystore.password": self._password("keystore"),
+            "ssl.key.password": self._password("keystore"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls / "ca.pem"),
+            "ssl.endpoint.identification.algorithm": "https",
+        }
 
     def _java(self, main: str, *args: str) -> list[str]:
         return ["java", "-cp", f"{self.libs}/*", main, *args]
@@ -187,6 +265,9 @@ class KafkaService(Service):
         command = self._java(
             "kafka.tools.StorageTool", "format", "-t", id_file.read_text().strip(), "-c", str(self.properties)
         )
+        if self.secure:  # the SCRAM users, in the cluster's first metadata
+            for user in (BROKER_USER, CLIENT_USER):
+                command += ["--add-scram", f"{SCRAM}=[name={user},password={self._password(user)}]"]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise StackError(f"kafka storage format failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
@@ -207,7 +288,7 @@ class KafkaService(Service):
         ]
 
     def health(self) -> Health:
-        health = kafka_health(self.port, brokers_expected=self.nodes)
+        health = kafka_health(self.port, brokers_expected=self.nodes, kafka=self.client_settings())
         if health.healthy and not health.version:
             return Health(True, version=self.version if self.libs.exists() else "", detail=health.detail)
         return health

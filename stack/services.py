@@ -100,6 +100,11 @@ class Service(ABC):
     def version_hint(self) -> str:
         return ""
 
+    def client_env(self) -> dict[str, str]:
+        """The ``DRIFTLINE_*`` variables a client needs to reach this service (in secure mode: its credentials and
+        CA); ``driftline stack up`` writes every service's to ``<data_dir>/secure.env``."""
+        return {}
+
 
 CLUSTER_BUS_OFFSET = 10000  # Redis's own: a cluster node talks to the others on its port + 10000
 REDIS_CLUSTER_NODES = 6  # 3 primaries, each with one replica

@@ -116,3 +116,13 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def tls_dir(data_dir: Path) -> Path:
+    """Where the secured stack keeps its CA, certificates, keystores and passwords: ``<data_dir>/tls``."""
+    return data_dir.resolve() / "tls"
+
+
+def stack_ca(data_dir: Path) -> CertificateAuthority:
+    """The secured stack's one CA (every service's certificate is issued by it, in ``tls_dir(data_dir)``)."""
+    return CertificateAuthority.ensure(tls_dir(data_dir))
