@@ -20,6 +20,8 @@ def _stack(args: argparse.Namespace, settings: Settings) -> Stack:
         update["kafka_brokers"] = args.brokers
     if getattr(args, "redis_cluster", False):
         update["redis_cluster"] = True
+    if getattr(args, "secure", False):
+        update["secure"] = True
     if update:
         settings = settings.model_copy(update={"stack": settings.stack.model_copy(update=update)})
     return Stack(settings, progress=_quiet if getattr(args, "quiet", False) else print)
@@ -39,6 +41,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
                   f"  export DRIFTLINE_REDIS__CLUSTER=true\n"
                   f"  export DRIFTLINE_REDIS__URL=redis://{stack.redis_nodes[0].address}/0\n"
                   f"  export DRIFTLINE_REDIS__REPLICA_ACKS=1   # a primary's failover then loses no prediction")
+        if stack.secure:
+            shown = "".join(f"  export {key}={'(secret, in the file)' if 'PASSWORD' in key else value}\n"
+                            for key, value in stack.client_env().items())  # fmt: skip
+            print(f"The stack is secured (Kafka SASL_SSL, Redis ACL and TLS); every Driftline process needs:\n{shown}"
+                  f"all of them, passwords too, are in {stack.env_file}:\n  source {stack.env_file}")
     return 0
 
 
@@ -88,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="Kafka nodes (default: stack.kafka_brokers, 1); 3 for a KRaft cluster")  # fmt: skip
             sub.add_argument("--redis-cluster", action="store_true",
                              help="Redis as a cluster of 3 primaries and 3 replicas (default: stack.redis_cluster)")
+            sub.add_argument("--secure", action="store_true",
+                             help="Kafka on SASL_SSL (SCRAM-SHA-512), Redis with an ACL user and TLS, under a CA made "
+                             "here; the client settings go to <data_dir>/secure.env (default: stack.secure)")
     logs = commands.add_parser("logs", help="the last lines of a service's log")
     logs.add_argument("service", nargs="?", help="kafka (kafka-1, kafka-2, ... in a cluster), redis (redis-1 .. "
                       "redis-6 in a cluster), prometheus or alertmanager; default: all")  # fmt: skip

@@ -38,12 +38,19 @@ class Stack:
     """The four services of the local stack (Kafka as one node, or as a cluster of ``stack.kafka_brokers``; Redis as
     one server, or with ``stack.redis_cluster`` a Redis Cluster of 3 primaries and 3 replicas). Up is idempotent;
     down stops only what up started. The node counts a stack was started with are kept in its data directory, so
-    ``status`` and ``down`` see the same nodes without being told."""
+    ``status`` and ``down`` see the same nodes without being told; so is secure mode (``stack.secure``: Kafka on
+    SASL_SSL, Redis with ACL and TLS, the client settings in ``<data_dir>/secure.env``)."""
 
     def __init__(self, settings: Settings, *, progress: Callable[[str], None] | None = None) -> None:
+        data = settings.stack.data_dir.resolve()
+        self._brokers_file = data / "kafka-brokers"
+        self._redis_file = data / "redis-nodes"
+        self._secure_file = data / "secure"
+        self.env_file = data / "secure.env"
+        self.wanted_secure = settings.stack.secure
+        self.secure = self._running_secure_or_wanted(data)
+        settings = settings.model_copy(update={"stack": settings.stack.model_copy(update={"secure": self.secure})})
         self.settings = settings
-        self._brokers_file = settings.stack.data_dir.resolve() / "kafka-brokers"
-        self._redis_file = settings.stack.data_dir.resolve() / "redis-nodes"
         self.wanted_brokers = settings.stack.kafka_brokers
         self.wanted_redis = REDIS_CLUSTER_NODES if settings.stack.redis_cluster else 1
         self.kafka_nodes: list[KafkaService] = self._running_or_wanted(
@@ -69,6 +76,13 @@ class Stack:
 
     def _pidfile(self, service: Service) -> PidFile:
         return PidFile(service.dir / f"{service.name}.pid")
+
+    def _running_secure_or_wanted(self, data: Path) -> bool:
+        """Secure mode as asked, unless the stack that still runs (any of its pid files) was started otherwise."""
+        recorded = self._secure_file.exists()
+        if recorded != self.wanted_secure and any(PidFile(path).running() for path in data.glob("*/*.pid")):
+            return recorded
+        return self.wanted_secure
 
     def _running_or_wanted(self, record: Path, wanted: int, nodes: Callable[[int], list[N]]) -> list[N]:
         """The nodes asked for, unless a different number recorded in ``record`` still runs: what runs counts."""
@@ -98,9 +112,16 @@ class Stack:
             if have != wanted:
                 raise StackError(f"the stack in {self.settings.stack.data_dir} runs {what} with {have} {unit}, not "
                                  f"{wanted}; `driftline stack down` first")  # fmt: skip
+        if self.secure != self.wanted_secure:
+            raise StackError(f"the stack in {self.settings.stack.data_dir} runs {'secured' if self.secure else 'plain'}"
+                             f", not {'secured' if self.wanted_secure else 'plain'}; `driftline stack down` first")
         self._brokers_file.parent.mkdir(parents=True, exist_ok=True)
         self._brokers_file.write_text(str(self.brokers))
         self._redis_file.write_text(str(len(self.redis_nodes)))
+        if self.secure:
+            self._secure_file.write_text("kafka SASL_SSL, redis ACL+TLS\n")
+        else:
+            self._secure_file.unlink(missing_ok=True)
         deadline = time.monotonic() + self.settings.stack.health_timeout_seconds
         for service in self.services:
             if self._pidfile(service).running():
@@ -132,7 +153,26 @@ class Stack:
             self._wait_healthy(service, deadline)
         if self.redis_clustered:
             form_redis_cluster(self.redis_nodes, self.settings.redis, deadline, self._progress)
+        if self.secure:
+            self._write_env_file()
         return self.status()
+
+    def client_env(self) -> dict[str, str]:
+        """The ``DRIFTLINE_*`` variables every Driftline process needs for this stack (its services' together)."""
+        env: dict[str, str] = {}
+        for service in self.services:
+            env.update(service.client_env())
+        return env
+
+    def _write_env_file(self) -> None:
+        """``<data_dir>/secure.env`` (mode 0600): ``export`` lines a shell can ``source``, values shell-quoted."""
+        import shlex
+
+        lines = [f"# Driftline's secured local stack ({self.settings.stack.data_dir}): source this file\n"]
+        lines += [f"export {key}={shlex.quote(value)}\n" for key, value in self.client_env().items()]
+        self.env_file.touch(mode=0o600)
+        self.env_file.chmod(0o600)
+        self.env_file.write_text("".join(lines))
 
     def _wait_healthy(self, service: Service, deadline: float) -> Health:
         health = Health(False, detail="not probed yet")
@@ -176,6 +216,7 @@ class Stack:
         if not any(self._pidfile(service).running() for service in self.services):
             self._brokers_file.unlink(missing_ok=True)
             self._redis_file.unlink(missing_ok=True)
+            self._secure_file.unlink(missing_ok=True)
         return stopped
 
     def status(self) -> list[ServiceStatus]:
