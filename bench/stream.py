@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import redis
 from rich.console import Console
 
 from bench.ceilings import kafka_consumer_rate, redis_write_rate
@@ -47,6 +46,7 @@ from driftline.bundle import ModelBundle
 from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.kafka_clients import client_options
 from driftline.modelio import load_keras
+from driftline.redis_clients import sync_client
 from driftline.registry import MODEL_FILE, Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.sources import AgrawalSource
@@ -84,7 +84,7 @@ class Bench:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}."
         self.kafka: KafkaSettings = settings.kafka.model_copy(update={"topic_prefix": self.prefix})
         self.topics = Topics(self.prefix)
-        self.redis = redis.Redis.from_url(settings.redis.url)
+        self.redis = sync_client(settings.redis)
         self.workers: list[WorkerProcess] = []
         self.produced = 0  # records written to the records topic so far
         # The broker stamps each record when it appends it, which splits a record's latency into its two halves.

@@ -64,8 +64,16 @@ class KafkaSettings(_Section):
 class RedisSettings(_Section):
     """Where predictions are written."""
 
-    url: str = Field("redis://127.0.0.1:6379/0", description="Redis, or with `cluster` any node of a Redis Cluster")
+    url: str = Field("redis://127.0.0.1:6379/0", description="Redis, or with `cluster` any node of a Redis Cluster; "
+                     "`rediss://` for TLS (the server's certificate is then verified against `ssl_ca_certs`)")
+    username: str | None = Field(None, description="Redis ACL user the clients log in as (with `password`); none: "
+                                 "Redis's `default` user")
     password: SecretStr | None = Field(None, description="Redis AUTH password (secret); none on loopback by default")
+    ssl_ca_certs: Path | None = Field(None, description="PEM file of the CA that signed Redis's certificate "
+                                      "(`rediss://` only); none: the system's CAs")
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate, for a Redis that requires one "
+                                      "(`rediss://` only)")
+    ssl_keyfile: Path | None = Field(None, description="PEM private key of `ssl_certfile` (`rediss://` only)")
     key_prefix: str = Field("driftline:", description="prefix of every Redis key; a prediction is `<prefix>pred:<id>`")
     prediction_ttl_seconds: int = Field(
         7 * 24 * 3600, ge=1, description="seconds a prediction stays in Redis after it was written (default 7 days)"
@@ -76,6 +84,22 @@ class RedisSettings(_Section):
                               "primary have it (Redis WAIT), else it is written again: 1 loses nothing when a primary "
                               "fails over; 0 does not wait (a failover can lose the last writes)")
     replica_ack_timeout_ms: int = Field(1000, ge=1, description="longest WAIT for `replica_acks` replicas per attempt")
+
+    @property
+    def tls(self) -> bool:
+        """Clients talk TLS to Redis (a `rediss://` url)."""
+        return self.url.startswith("rediss://")
+
+    @model_validator(mode="after")
+    def _tls_files_need_tls(self) -> RedisSettings:
+        given = [name for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile") if getattr(self, name) is not None]
+        if given and not self.tls:
+            raise ValueError(f"{', '.join(given)} set but url {self.url!r} is not rediss:// (TLS)")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together: set both or neither")
+        if self.username is not None and self.password is None:
+            raise ValueError(f"username {self.username!r} needs a password")
+        return self
 
 
 class RegistrySettings(_Section):

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, SlotNotCoveredError
 
 from driftline.messages import prediction_key
+from driftline.redis_clients import connection_options
 from driftline.settings import RedisSettings
 
 logger = logging.getLogger(__name__)
@@ -31,13 +32,13 @@ class ReplicasBehind(RedisError):
 
 
 def redis_client(settings: RedisSettings) -> RedisClient:
-    password = settings.password.get_secret_value() if settings.password else None
+    """The workers' asyncio client: user, password and TLS from ``connection_options``, as every client's."""
+    options = {**connection_options(settings), "socket_timeout": 5, "socket_connect_timeout": 5}
     if settings.cluster:
         # No retries inside redis-py: they would resend a failed node's commands without the WAIT meant for them.
         # until_redis_answers retries instead, after forget_topology.
-        return RedisCluster.from_url(settings.url, password=password, socket_timeout=5, socket_connect_timeout=5,
-                                     retry=Retry(NoBackoff(), 0))  # fmt: skip
-    return aioredis.Redis.from_url(settings.url, password=password, socket_timeout=5, socket_connect_timeout=5)
+        return RedisCluster.from_url(settings.url, retry=Retry(NoBackoff(), 0), **options)
+    return aioredis.Redis.from_url(settings.url, **options)
 
 
 async def forget_topology(client: RedisClient) -> None:

@@ -8,6 +8,7 @@ import faust
 
 from driftline.affinity import cpu_for, pin_process
 from driftline.logs import logging_config as driftline_logging_config
+from driftline.redis_clients import check_redis, display_url
 from driftline.settings import Settings
 from processors.app import create_app
 from processors.metrics import watch_gc
@@ -16,11 +17,16 @@ logger = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings, worker_index: int = 0) -> None:
-    """Blocks until the worker stops (SIGTERM/SIGINT); exits the process non-zero on an unexpected error."""
+    """Blocks until the worker stops (SIGTERM/SIGINT); exits the process non-zero on an unexpected error. Redis
+    refusing the settings' login or TLS raises ``ConfigError`` before the worker starts."""
     if settings.processor.pin_cpu:  # before faust, the Kafka clients and TensorFlow start their threads
         cpu = cpu_for(worker_index)
         pin_process(cpu)
         logger.info("worker=%d pinned to CPU %d", worker_index, cpu)
+    # Wrong credentials or an untrusted certificate: one line and exit 1 now, instead of retrying every batch's write.
+    if not check_redis(settings.redis):
+        logger.warning("Redis at %s does not answer yet; the worker retries its writes until it does",
+                       display_url(settings.redis.url))  # fmt: skip
     processor = create_app(settings, worker_index)
     logger.info(
         "processor worker=%d group=%s metrics=http://%s:%d/metrics",

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from driftline.entrypoint import command_parser, positive_float, run_command
 from driftline.errors import DriftlineError
+from driftline.redis_clients import connection_options
 from driftline.settings import Settings
 from driftline.topics import TopicSpec
 from stack.health import Health, alertmanager_health, kafka_health, prometheus_health, redis_health
@@ -112,8 +113,10 @@ def check_kafka(settings: Settings) -> Check:
 def check_redis(settings: Settings) -> Check:
     url = urlsplit(settings.redis.url)
     host, port = url.hostname or "127.0.0.1", url.port or 6379
-    password = settings.redis.password.get_secret_value() if settings.redis.password else url.password
-    health = redis_health(port, host, password, cluster=settings.redis.cluster)
+    options = connection_options(settings.redis)
+    if "password" not in options and url.password:
+        options["password"] = url.password
+    health = redis_health(port, host, options, tls=settings.redis.tls, cluster=settings.redis.cluster)
     return service_check("redis", host, port, health, "DRIFTLINE_REDIS__URL")
 
 

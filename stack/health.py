@@ -64,15 +64,17 @@ def kafka_health(port: int, host: str = "127.0.0.1", *, brokers_expected: int = 
         admin.close()
 
 
-def redis_health(port: int, host: str = "127.0.0.1", password: str | None = None, *, cluster: bool = False) -> Health:
+def redis_health(port: int, host: str = "127.0.0.1", options: dict[str, Any] | None = None, *, tls: bool = False,
+                 cluster: bool = False) -> Health:  # fmt: skip
     """PING answered; for a cluster node also its view of the cluster (healthy before the cluster is formed too:
-    ``driftline stack up`` forms it once every node answers)."""
+    ``driftline stack up`` forms it once every node answers). ``options``: user, password and TLS files as
+    ``driftline.redis_clients.connection_options`` spells them; ``tls`` to speak TLS."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     client = redis.Redis(
-        host=host, port=port, password=password, socket_timeout=2, socket_connect_timeout=2,
+        host=host, port=port, socket_timeout=2, socket_connect_timeout=2, ssl=tls, **(options or {}),
         retry=Retry(NoBackoff(), 0),  # a probe answers once; redis-py's default retries take ~25 s
     )
     try:

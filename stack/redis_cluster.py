@@ -19,8 +19,7 @@ SLOTS = 16384
 
 
 def _client(node: RedisService, settings: RedisSettings) -> redis.Redis:
-    password = settings.password.get_secret_value() if settings.password else None
-    return redis.Redis(port=node.port, password=password, socket_timeout=2, socket_connect_timeout=2)
+    return redis.Redis(port=node.port, socket_timeout=2, socket_connect_timeout=2, **node.client_options())
 
 
 def node_problem(node: RedisService, settings: RedisSettings, nodes: int) -> str | None:
@@ -57,9 +56,11 @@ def form_redis_cluster(nodes: Sequence[RedisService], settings: RedisSettings, d
     if _slots_assigned(nodes[0], settings) == 0:
         progress(f"redis cluster: forming {len(nodes) // 2} primaries with a replica each")
         env = dict(os.environ)
-        if settings.password:
-            env["REDISCLI_AUTH"] = settings.password.get_secret_value()
-        command = ["redis-cli", "--cluster", "create", *[n.address for n in nodes], "--cluster-replicas", "1",
+        login = nodes[0].client_options()
+        if login.get("password"):
+            env["REDISCLI_AUTH"] = login["password"]
+        tls = ["--tls", "--cacert", login["ssl_ca_certs"], "--user", login["username"]] if login.get("ssl") else []
+        command = ["redis-cli", *tls, "--cluster", "create", *[n.address for n in nodes], "--cluster-replicas", "1",
                    "--cluster-yes"]  # fmt: skip
         result = subprocess.run(command, env=env, capture_output=True, text=True,
                                 timeout=max(5.0, deadline - time.monotonic()))  # fmt: skip

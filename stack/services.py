@@ -9,10 +9,12 @@ import subprocess
 from abc import ABC, abstractmethod
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from driftline.errors import StackError
 from driftline.settings import Settings
 from stack.health import Health, alertmanager_health, prometheus_health, redis_health
+from stack.redis_security import USER, RedisSecurity
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,22 @@ class RedisService(Service):
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def secure(self) -> bool:
+        return self.settings.stack.secure
+
+    def security(self, *, make: bool = False) -> RedisSecurity:
+        """The secured node's certificate, ACL users and passwords (made with ``make``, else as made before)."""
+        data_dir = self.settings.stack.data_dir
+        if make:
+            return RedisSecurity.ensure(data_dir, self.dir, self.settings.redis.key_prefix)
+        return RedisSecurity.existing(data_dir, self.dir)
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.secure:
+            self.security(make=True)
+
     def command(self) -> list[str]:
         cluster = [
             "--cluster-enabled", "yes",
@@ -146,9 +164,14 @@ class RedisService(Service):
             # a primary silent for 2 s is failed over to its replica (Redis's default waits 15 s)
             "--cluster-node-timeout", "2000",
         ] if self.clustered else []  # fmt: skip
+        if self.secure:
+            security = self.security()
+            listen = [str(security.config_file), *security.server_args(self.port, self.clustered)]
+        else:
+            listen = ["--port", str(self.port)]
         return [
             "redis-server",
-            "--port", str(self.port),
+            *listen,
             "--bind", "127.0.0.1",
             "--dir", str(self.dir),
             # predictions survive a restart: every write is appended to the AOF, fsynced every second and at
@@ -161,10 +184,29 @@ class RedisService(Service):
             *cluster,
         ]  # fmt: skip
 
-    def health(self) -> Health:
+    def client_options(self) -> dict[str, Any]:
+        """How the stack itself logs in to this node (probes, forming a cluster): in secure mode as ``admin`` over
+        TLS, else with the settings' password if any."""
+        if self.secure:
+            return {"ssl": True, **self.security().client_options()}
         password = self.settings.redis.password
-        return redis_health(self.port, password=password.get_secret_value() if password else None,
-                            cluster=self.clustered)  # fmt: skip
+        return {"password": password.get_secret_value()} if password else {}
+
+    def health(self) -> Health:
+        options = self.client_options()
+        return redis_health(self.port, options=options, tls=bool(options.pop("ssl", False)), cluster=self.clustered)
+
+    def client_env(self) -> dict[str, str]:
+        if not self.secure:
+            return {}
+        security = self.security()
+        return {
+            "DRIFTLINE_REDIS__URL": f"rediss://127.0.0.1:{self.settings.stack.redis_port}/0",
+            "DRIFTLINE_REDIS__USERNAME": USER,
+            "DRIFTLINE_REDIS__PASSWORD": security.passwords[USER],
+            "DRIFTLINE_REDIS__SSL_CA_CERTS": str(security.certificate.ca),
+            **({"DRIFTLINE_REDIS__CLUSTER": "true"} if self.clustered else {}),
+        }
 
 
 class PrometheusService(Service):

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from driftline.kafka_admin import ensure_topics, specs_for
+from driftline.redis_clients import sync_client
 from driftline.registry import Registry
 from driftline.settings import KafkaSettings, Settings
 from driftline.topics import Topics
@@ -58,8 +59,8 @@ def topics(kafka_settings: KafkaSettings) -> Topics:
 
 
 @pytest.fixture
-def redis_client(stack: Stack, settings: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis.url)
+def redis_client(stack: Stack, settings: Settings) -> Iterator[redis.Redis | redis.RedisCluster]:
+    client = sync_client(settings.redis)
     yield client
     client.close()
 

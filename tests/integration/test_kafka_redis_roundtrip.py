@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 from driftline.kafka_clients import client_options
 from driftline.settings import KafkaSettings, Settings
 from driftline.topics import Topics
+from processors.redis_sink import redis_client as async_redis_client
 
 N = 10_000
 
@@ -79,7 +80,7 @@ def test_producer_consumer_group_redis_round_trip(
     _produce(kafka_settings, topic, N)
 
     async def run() -> int:
-        client = redis.asyncio.Redis.from_url(settings.redis.url)
+        client = async_redis_client(settings.redis)
         try:
             return await _consume_to_redis(kafka_settings, topic, f"test-{unique}", client, N)
         finally:
