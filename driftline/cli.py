@@ -1,8 +1,8 @@
 """The `driftline` command: a thin dispatcher to each part's own entry point, imported only when it is called.
 
 ``driftline produce ...`` is ``python -m producers ...``, ``driftline process ...`` is ``python -m processors run
-...``, and so on (``COMMANDS``), so `driftline produce` never imports TensorFlow. Two commands are the core's own:
-``topics create`` and ``settings``.
+...``, and so on (``COMMANDS``), so `driftline produce` never imports TensorFlow. Three commands are the core's own:
+``topics create``, ``keys create`` and ``settings``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from driftline.entrypoint import command_parser, run_command
 from driftline.settings import Settings, settings_markdown
@@ -39,6 +40,16 @@ def _topics_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.signing import create_keys
+
+    private, public = create_keys(args.directory)
+    print(f"private key {private} (mode 0600: the trainer's alone)\npublic key  {public} (workers, models promote)\n"
+          f"trainer:             DRIFTLINE_REGISTRY__SIGNING_KEY={private.resolve()}\n"
+          f"workers and promote: DRIFTLINE_REGISTRY__PUBLIC_KEY={public.resolve()}")  # fmt: skip
+    return 0
+
+
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
     print(settings_markdown())
     return 0
@@ -51,13 +62,18 @@ def _core_parser() -> argparse.ArgumentParser:
     create = topics.add_parser("create", help="create Driftline's topics (idempotent)")
     create.add_argument("-q", "--quiet", action="store_true")
     create.set_defaults(handler=_topics_create)
+    keys = commands.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", required=True)
+    keys_create = keys.add_parser("create", help="a new Ed25519 key pair to sign and verify model versions with")
+    keys_create.add_argument("directory", type=Path, help="folder for registry.key and registry.pub (not overwritten)")
+    keys_create.set_defaults(handler=_keys_create)
     commands.add_parser("settings", help="every setting as a Markdown table").set_defaults(handler=_settings)
     return parser
 
 
 def usage() -> str:
     rows = [f"  {name:10s} {help_text}" for name, (_, _, help_text) in COMMANDS.items()]
-    rows += ["  topics     Kafka topics: topics create", "  settings   every setting as a Markdown table"]
+    rows += ["  topics     Kafka topics: topics create", "  keys       signing keys of model versions: keys create DIR",
+             "  settings   every setting as a Markdown table"]  # fmt: skip
     return "usage: driftline [-v] COMMAND [ARGS ...]\n\ncommands:\n" + "\n".join(rows) + "\n"
 
 
@@ -73,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module, before, _ = COMMANDS[command]
         entry = importlib.import_module(module)
         return int(entry.main([*flags, *before, *tail]))
-    if command in ("topics", "settings"):
+    if command in ("topics", "keys", "settings"):
         return run_command(_core_parser(), [*flags, *rest])
     print(f"driftline: unknown command {command!r}\n\n{usage()}", end="", file=sys.stderr)
     return 2

@@ -9,6 +9,7 @@
     └── RegistryError          a model version cannot be written or read
         ├── VersionNotFound    no such version or alias
         └── IntegrityError     a file is missing, altered, or of a refused kind (.h5, pickle, Lambda layer)
+            └── SignatureError a version is unsigned, or not signed by the trusted key
 
 Messages say what was expected and what was found.
 """
@@ -50,3 +51,7 @@ class VersionNotFound(RegistryError):
 
 class IntegrityError(RegistryError):
     """An artifact is missing, altered, or of a kind that is refused."""
+
+
+class SignatureError(IntegrityError):
+    """A version is unsigned, signed by another key, or its manifest changed after signing."""

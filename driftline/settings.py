@@ -13,6 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from driftline.errors import ConfigError
+
+DEFAULT_WEBHOOK_TOKEN = "driftline-local-token"  # the repository's own: loopback only (trainer/app.py)
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,6 +113,16 @@ class RegistrySettings(_Section):
         Path(".driftline/registry"), description="folder of the model registry; in production a path every host shares"
     )
     model_name: str = Field("driftline", description="name of the model under `root` (its versions and aliases)")
+    signing_key: Path | None = Field(
+        None, description="Ed25519 private key (PEM) the trainer signs each version's manifest with (`driftline keys "
+        "create`); the trainer's alone. Unset: `<stack data_dir>/keys/registry.key` if it exists, else versions are "
+        "unsigned",
+    )  # fmt: skip
+    public_key: Path | None = Field(
+        None, description="Ed25519 public key (PEM) workers and `models promote` check each version's signature "
+        "against: unsigned or wrongly signed versions are refused. Unset: `<stack data_dir>/keys/registry.pub` if it "
+        "exists, else the signing key's own, else versions are not checked",
+    )  # fmt: skip
 
 
 class ProcessorSettings(_Section):
@@ -141,8 +155,12 @@ class TrainerSettings(_Section):
     host: str = Field("127.0.0.1", description="address the trainer's HTTP server (webhook, /status, /metrics) binds")
     port: int = Field(8088, ge=1, le=65535, description="port of the trainer's HTTP server")
     webhook_token: SecretStr = Field(
-        SecretStr("driftline-local-token"), description="bearer token Alertmanager sends to /alerts (secret); the "
-        "default is for loopback only",
+        SecretStr(DEFAULT_WEBHOOK_TOKEN), description="bearer token Alertmanager sends to /alerts (secret); the "
+        "default is for loopback only: a trainer bound elsewhere refuses to start with it",
+    )  # fmt: skip
+    webhook_token_file: Path | None = Field(
+        None, description="file holding the webhook token (docker secrets style: surrounding whitespace ignored); "
+        "set it instead of `webhook_token`",
     )  # fmt: skip
     cooldown_seconds: float = Field(
         300.0, ge=0, description="seconds after a retrain during which alerts start no new one (settle rounds aside)"
@@ -176,6 +194,24 @@ class TrainerSettings(_Section):
         "for driftline_consumer_group_lag (lag that outlives the workers)",
     )  # fmt: skip
     seed: int = Field(7, description="seed of a retrain's split, weights and bootstrap resamples (reproducible runs)")
+
+    @model_validator(mode="after")
+    def _one_token(self) -> TrainerSettings:
+        if self.webhook_token_file is not None and "webhook_token" in self.model_fields_set:
+            raise ValueError("set webhook_token or webhook_token_file, not both")
+        return self
+
+    def token(self) -> str:
+        """The webhook token: the content of ``webhook_token_file`` if set, else ``webhook_token``."""
+        if self.webhook_token_file is None:
+            return self.webhook_token.get_secret_value()
+        try:
+            token = self.webhook_token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"trainer.webhook_token_file {self.webhook_token_file}: cannot read it: {exc}") from exc
+        if not token:
+            raise ConfigError(f"trainer.webhook_token_file {self.webhook_token_file} is empty: expected the token")
+        return token
 
 
 class StackSettings(_Section):

@@ -66,7 +66,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     topics = Topics(settings.kafka.topic_prefix)
     p = settings.processor
     metrics = ProcessorMetrics(CollectorRegistry(auto_describe=True))
-    registry = Registry(settings.registry.root, settings.registry.model_name)
+    registry = Registry.from_settings(settings, sign=False)  # verifies signatures if a public key is set
     drift = DriftMonitor(metrics, size=p.drift_window, min_records=p.drift_min_records)
     slot = ModelSlot(registry, metrics, on_swap=[lambda bundle: drift.reset(bundle.profile)])
     client = redis_client(settings.redis)

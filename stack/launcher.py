@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from driftline.errors import StackError
 from driftline.settings import Settings
+from driftline.signing import ensure_keys
 from stack.health import Health
 from stack.kafka import KafkaService
 from stack.process import PidFile, port_open, spawn, terminate, wait_port_closed
@@ -122,6 +123,9 @@ class Stack:
             self._secure_file.write_text("kafka SASL_SSL, redis ACL+TLS\n")
         else:
             self._secure_file.unlink(missing_ok=True)
+        keys = self.settings.stack.data_dir / "keys"
+        if ensure_keys(keys):  # the registry's settings default to this pair: local versions are signed and checked
+            self._progress(f"registry signing keys: made {keys} (registry.key, registry.pub)")
         deadline = time.monotonic() + self.settings.stack.health_timeout_seconds
         for service in self.services:
             if self._pidfile(service).running():

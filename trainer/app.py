@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 import signal
 import time
@@ -16,9 +17,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from driftline.contract import Contract
-from driftline.errors import DriftlineError
+from driftline.errors import ConfigError, DriftlineError
 from driftline.registry import Registry
-from driftline.settings import Settings
+from driftline.settings import DEFAULT_WEBHOOK_TOKEN, Settings, TrainerSettings
 from driftline.topics import ProcessorGroups, Topics
 from trainer.consumer_lag import ConsumerLagExporter
 from trainer.metrics import TrainerMetrics
@@ -35,7 +36,29 @@ logger = logging.getLogger(__name__)
 
 
 def registry_of(settings: Settings) -> Registry:
-    return Registry(settings.registry.root, settings.registry.model_name)
+    """The registry, signing what the trainer releases when a signing key is configured (or the stack's exists)."""
+    return Registry.from_settings(settings)
+
+
+def webhook_token(trainer: TrainerSettings) -> str:
+    """The token ``/alerts`` requires; ConfigError if it is the repository's default and the trainer is bound to
+    anything but loopback (anyone who read the repository could then start retrains)."""
+    token = trainer.token()
+    if token == DEFAULT_WEBHOOK_TOKEN and not _loopback(trainer.host):
+        raise ConfigError(
+            f"trainer.host is {trainer.host}, not loopback, and the webhook token is the repository's default: set "
+            "DRIFTLINE_TRAINER__WEBHOOK_TOKEN or DRIFTLINE_TRAINER__WEBHOOK_TOKEN_FILE (and the same in Alertmanager)"
+        )
+    return token
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def warm_up(registry: Registry) -> None:
@@ -81,6 +104,7 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
 
 
 async def _serve(settings: Settings) -> None:
+    token = webhook_token(settings.trainer)
     registry = registry_of(settings)
     metrics = TrainerMetrics(CollectorRegistry(auto_describe=True))
     t = settings.trainer
@@ -96,7 +120,7 @@ async def _serve(settings: Settings) -> None:
     lag = ConsumerLagExporter(settings.kafka, groups.topics(Topics(settings.kafka.topic_prefix)), metrics.registry,
                               interval_seconds=t.lag_interval_seconds)  # fmt: skip
     lag_task = asyncio.get_running_loop().create_task(lag.run())
-    app = create_web_app(scheduler, t.webhook_token.get_secret_value(), production,
+    app = create_web_app(scheduler, token, production,
                          lookback_seconds=t.change_lookback_seconds)  # fmt: skip
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

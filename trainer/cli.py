@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from driftline.entrypoint import command_parser, positive_int, positive_ints, run_command
-from driftline.errors import DataError, DriftlineError
+from driftline.errors import ConfigError, DataError, DriftlineError
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.sources.factory import add_source_arguments, source_from_arguments
@@ -49,8 +49,14 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from trainer.app import serve
+    from trainer.app import registry_of, serve, webhook_token
 
+    try:  # refuse to start on settings that cannot be served safely: one line, exit 2 as for invalid settings
+        webhook_token(settings.trainer)
+        registry_of(settings)
+    except ConfigError as exc:
+        print(f"trainer serve: {exc}", file=sys.stderr)
+        return 2
     serve(settings)
     return 0
 

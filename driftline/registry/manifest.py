@@ -14,6 +14,7 @@ import orjson
 from driftline.errors import IntegrityError, RegistryError
 from driftline.registry.files import sha256_file
 from driftline.registry.names import MANIFEST_FILE, check_file_name
+from driftline.signing import SIGNATURE_FILE
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,17 @@ def manifest_bytes(
 
 def read_manifest(directory: Path, version: int) -> Manifest:
     """Read ``manifest.json`` of the version in ``directory`` (no hashing: see :func:`verify_files`)."""
-    path = directory / MANIFEST_FILE
     try:
-        raw = orjson.loads(path.read_bytes())
+        data = (directory / MANIFEST_FILE).read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"version {version}: {MANIFEST_FILE} is missing or unreadable: {exc!r}") from exc
+    return parse_manifest(data, version)
+
+
+def parse_manifest(data: bytes, version: int) -> Manifest:
+    """The manifest of ``version`` from the bytes of its ``manifest.json``."""
+    try:
+        raw = orjson.loads(data)
         manifest = Manifest(
             version=int(raw["version"]),
             files={str(k): str(v) for k, v in raw["files"].items()},
@@ -86,7 +95,7 @@ def read_manifest(directory: Path, version: int) -> Manifest:
 
 def verify_files(directory: Path, manifest: Manifest, version: int) -> None:
     """Re-hash every file in ``directory`` against ``manifest``; IntegrityError names the first mismatch."""
-    present = {entry.name for entry in directory.iterdir()} - {MANIFEST_FILE}
+    present = {entry.name for entry in directory.iterdir()} - {MANIFEST_FILE, SIGNATURE_FILE}
     extra = sorted(present - set(manifest.files))
     if extra:
         raise IntegrityError(f"version {version}: file {extra[0]!r} is not in the manifest (expected none)")

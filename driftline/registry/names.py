@@ -6,6 +6,7 @@ import re
 
 from driftline.errors import IntegrityError, RegistryError
 from driftline.modelio import refuse_unsafe_name
+from driftline.signing import SIGNATURE_FILE
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
@@ -25,5 +26,5 @@ def check_file_name(name: str) -> None:
     """Refuse a version file name that is unsafe, of a refused kind, or the registry's own manifest."""
     check_name(name, "file name")
     refuse_unsafe_name(name)
-    if name == MANIFEST_FILE:
-        raise IntegrityError(f"{MANIFEST_FILE} is written by the registry; do not pass it in")
+    if name in (MANIFEST_FILE, SIGNATURE_FILE):
+        raise IntegrityError(f"{name} is written by the registry; do not pass it in")

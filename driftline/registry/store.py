@@ -1,12 +1,14 @@
 """The model registry: numbered versions and aliases on a (shared) filesystem (DESIGN section 4).
 
-    <root>/<model>/versions/<n>/        model.keras, preprocessing.json, ..., manifest.json
+    <root>/<model>/versions/<n>/        model.keras, preprocessing.json, ..., manifest.json, manifest.sig
     <root>/<model>/aliases/<name>.json  {"version": n, "previous": m, "set_at": "<ISO-8601 UTC>"}
     <root>/<model>/.lock                flock'd while a version number is allocated or an alias moves
     <root>/<model>/.tmp-*               versions being written: never listed, swept when stale
 
 A version is written into a temporary directory, its ``manifest.json`` (sha256 of every file) last, then
-renamed into place, so it is either whole or absent. Nothing here imports TensorFlow.
+renamed into place, so it is either whole or absent. With a signer, the manifest's signature (``manifest.sig``)
+is written with it; with a verifier, a version whose signature does not check is refused like an altered one
+(driftline/signing.py). Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -33,16 +35,23 @@ from driftline.registry.manifest import (
     VersionInfo,
     fingerprint_of,
     manifest_bytes,
+    parse_manifest,
     read_manifest,
     verify_files,
 )
 from driftline.registry.names import MANIFEST_FILE, MODEL_FILE, check_file_name, check_name
+from driftline.settings import Settings
+from driftline.signing import SIGNATURE_FILE, Signer, Verifier, keys_of
 
 logger = logging.getLogger(__name__)
 
 
 class Registry:
-    """Versions and aliases of one model under ``root``. Several writers may share it (flock)."""
+    """Versions and aliases of one model under ``root``. Several writers may share it (flock).
+
+    ``signer``: sign each new version's manifest (the trainer). ``verifier``: refuse versions it does not
+    find signed by its key, wherever a version is verified (loading, alias moves).
+    """
 
     def __init__(
         self,
@@ -52,6 +61,8 @@ class Registry:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lock_timeout: float = 30.0,
         stale_after: timedelta = timedelta(hours=1),
+        signer: Signer | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.root = Path(root)
         self.model = check_name(model, "model name")
@@ -59,6 +70,15 @@ class Registry:
         self._clock = clock
         self._lock_timeout = lock_timeout
         self._stale_after = stale_after
+        self.signer = signer
+        self.verifier = verifier
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, sign: bool = True) -> Registry:
+        """The registry the settings name, with the keys they ask for (``driftline.signing.keys_of``); ``sign=False``
+        for readers that never register (workers), which then never load the private key."""
+        signer, verifier = keys_of(settings, sign=sign)
+        return cls(settings.registry.root, settings.registry.model_name, signer=signer, verifier=verifier)
 
     def __repr__(self) -> str:
         return f"Registry(root={str(self.root)!r}, model={self.model!r})"
@@ -86,7 +106,10 @@ class Registry:
                 versions_dir = self.model_dir / "versions"
                 versions_dir.mkdir(exist_ok=True)
                 version = max(self._version_numbers(), default=0) + 1
-                write_file(tmp / MANIFEST_FILE, manifest_bytes(version, hashes, self._clock(), metadata))
+                manifest = manifest_bytes(version, hashes, self._clock(), metadata)
+                write_file(tmp / MANIFEST_FILE, manifest)
+                if self.signer is not None:
+                    write_file(tmp / SIGNATURE_FILE, self.signer.sign(manifest))
                 fsync_dir(tmp)
                 os.rename(tmp, versions_dir / str(version))  # fails, never merges, if the number is taken
                 fsync_dir(versions_dir)
@@ -115,8 +138,19 @@ class Registry:
         return read_manifest(self.path(version), version)
 
     def verify(self, version: int) -> Manifest:
-        """Re-hash every file of ``version`` against its manifest; IntegrityError names the first mismatch."""
-        manifest = self.manifest(version)
+        """Check the signature of ``version``'s manifest (with a verifier), then re-hash every file against it;
+        IntegrityError (SignatureError for the signature) names the first problem."""
+        if self.verifier is None:
+            manifest = self.manifest(version)
+        else:
+            path = self.path(version)
+            try:
+                data = (path / MANIFEST_FILE).read_bytes()  # read once: the bytes checked are the bytes parsed
+                signature = (path / SIGNATURE_FILE).read_bytes() if (path / SIGNATURE_FILE).exists() else None
+            except OSError as exc:
+                raise IntegrityError(f"version {version}: {MANIFEST_FILE} is missing or unreadable: {exc!r}") from exc
+            self.verifier.verify(data, signature, version)
+            manifest = parse_manifest(data, version)
         verify_files(self.path(version), manifest, version)
         return manifest
 
