@@ -250,13 +250,14 @@ class AlertmanagerService(Service):
 
     def write_config(self) -> None:
         """The package's alertmanager.yml, beside the token file it names (``trainer-token``, relative to it) written
-        from trainer.webhook_token: Alertmanager sends the token the trainer expects, set in one place."""
+        from the trainer's token (webhook_token or webhook_token_file): Alertmanager sends the token the trainer
+        expects, set in one place."""
         self.dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(monitoring_dir() / "alertmanager" / "alertmanager.yml", self.config_path)
         token = self.dir / "trainer-token"
         token.touch(mode=0o600)
         token.chmod(0o600)
-        token.write_text(self.settings.trainer.webhook_token.get_secret_value() + "\n")
+        token.write_text(self.settings.trainer.token() + "\n")
 
     def command(self) -> list[str]:
         return [

@@ -30,20 +30,28 @@ def _go() -> str:
     return go
 
 
-def load(**env: str) -> dict[str, Any]:
-    """The normalized project, with the host environment cleared of every setting the file interpolates."""
+def run_loader(**env: str) -> subprocess.CompletedProcess[str]:
+    """compose-go on docker-compose.yml, with the host environment cleared of every setting the file interpolates."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTLINE_", "COMPOSE_"))}
-    result = subprocess.run(
+    return subprocess.run(
         [_go(), "run", ".", str(ROOT / "docker-compose.yml")],
         cwd=TOOL, env={**base, "GOTOOLCHAIN": "local", **env}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+
+
+def load(**env: str) -> dict[str, Any]:
+    """The normalized project."""
+    result = run_loader(**env)
     assert result.returncode == 0, f"compose-go refused docker-compose.yml:\n{result.stderr[-3000:]}"
     return dict(json.loads(result.stdout))
 
 
+HOST_TOKEN = "s3cret-from-the-host"
+
+
 @pytest.fixture(scope="module")
 def project() -> dict[str, Any]:
-    return load()
+    return load(**{TOKEN: HOST_TOKEN})  # compose has no default token: the trainer listens on 0.0.0.0 there
 
 
 def _services(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -150,13 +158,16 @@ def _token_sources(project: dict[str, Any]) -> tuple[str, str]:
 
 
 def test_one_webhook_token_setting(project: dict[str, Any]) -> None:
-    assert _token_sources(project) == ("driftline-local-token", "driftline-local-token")
+    assert _token_sources(project) == (HOST_TOKEN, HOST_TOKEN)
     names = set(re.findall(r"\w*TOKEN\w*", (ROOT / "docker-compose.yml").read_text()))
     assert names == {TOKEN}, f"the token is spelled {sorted(names)}; one name: {TOKEN}"
 
 
-def test_the_token_setting_reaches_trainer_and_alertmanager() -> None:
-    assert _token_sources(load(**{TOKEN: "s3cret-from-the-host"})) == ("s3cret-from-the-host",) * 2
+def test_compose_refuses_to_start_without_a_token_of_the_users_own() -> None:
+    """The trainer listens on 0.0.0.0 in compose: the repository's token must never be its default there."""
+    result = run_loader()
+    assert result.returncode != 0 and f"set {TOKEN} to a secret of your own" in result.stderr, result.stderr[-2000:]
+    assert "driftline-local-token" not in (ROOT / "docker-compose.yml").read_text()
 
 
 def test_workers_run_without_tensorflow(project: dict[str, Any]) -> None:
