@@ -7,9 +7,12 @@ means the same thing to every client of the project.
 
 from __future__ import annotations
 
+import socket
 import ssl
+import time
 from typing import Any
 
+from driftline.errors import ConfigError
 from driftline.settings import KafkaSettings
 
 
@@ -70,3 +73,82 @@ def faust_credentials(kafka: KafkaSettings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+def _address(server: str) -> tuple[str, int]:
+    host, _, port = server.strip().rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port or 9092)
+
+
+def _tls_refusal(kafka: KafkaSettings, server: str, raw: socket.socket) -> ConfigError | None:
+    """The handshake every client will make: a one-line error if the broker's certificate is not trusted."""
+    context = ssl_context(kafka)
+    assert context is not None
+    host, _ = _address(server)
+    try:
+        context.wrap_socket(raw, server_hostname=host).close()
+    except ssl.SSLCertVerificationError as exc:
+        trusted = f"the CA in {kafka.ssl_cafile}" if kafka.ssl_cafile else "the system's CAs"
+        return ConfigError(f"Kafka at {server}: its TLS certificate is not trusted by {trusted} "
+                           f"({exc.verify_message}); DRIFTLINE_KAFKA__SSL_CAFILE must name the CA that signed it")
+    except (ssl.SSLError, OSError) as exc:
+        return ConfigError(f"Kafka at {server} did not complete a TLS handshake ({exc.__class__.__name__}: {exc}); "
+                           f"is DRIFTLINE_KAFKA__SECURITY_PROTOCOL={kafka.security_protocol} its listener's?")
+    return None
+
+
+def login_refusal(kafka: KafkaSettings, exc: BaseException) -> ConfigError | None:
+    """A one-line error if ``exc`` (from any Kafka client) says the broker refused the settings' SASL login."""
+    text = f"{exc.__class__.__name__}: {exc}"
+    if "Authentication" not in text and "authentication" not in text:
+        return None
+    return ConfigError(f"Kafka at {kafka.bootstrap_servers} refused the login of user {kafka.sasl_username!r} "
+                       f"({kafka.sasl_mechanism}): check DRIFTLINE_KAFKA__SASL_USERNAME and "
+                       "DRIFTLINE_KAFKA__SASL_PASSWORD")  # fmt: skip
+
+
+def check_tls(kafka: KafkaSettings, timeout: float = 10.0) -> bool:
+    """On SSL and SASL_SSL, the TLS handshake every client will make, with the first broker that listens: True if
+    one accepted it (or there is no TLS to check), False if none listens; ``ConfigError`` (one line) if the broker's
+    certificate is not trusted. Kafka's clients themselves only retry such a broker until their timeouts."""
+    if kafka.security_protocol not in ("SSL", "SASL_SSL"):
+        return True
+    deadline = time.monotonic() + timeout
+    for server in kafka.bootstrap_servers.split(","):
+        try:
+            raw = socket.create_connection(_address(server), timeout=max(0.1, deadline - time.monotonic()))
+        except OSError:
+            continue
+        with raw:
+            refused = _tls_refusal(kafka, server, raw)
+        if refused is not None:
+            raise refused
+        return True
+    return False
+
+
+def check_kafka(kafka: KafkaSettings, timeout: float = 15.0) -> bool:
+    """Connect once as every client of the project will (TLS, then the SASL login), so that wrong settings fail at
+    start in one line instead of in endless retries. True once a broker accepted the connection; False if none
+    answers (yet); ``ConfigError`` if a broker refuses the certificate trust or the login."""
+    deadline = time.monotonic() + timeout
+    if kafka.security_protocol in ("SSL", "SASL_SSL") and not check_tls(kafka, timeout):
+        return False
+    return _login(kafka, deadline)
+
+
+def _login(kafka: KafkaSettings, deadline: float) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    wait_ms = int(max(1.0, deadline - time.monotonic()) * 1000)
+    try:
+        admin = KafkaAdminClient(**client_options(kafka), client_id="driftline-check", request_timeout_ms=wait_ms,
+                                 bootstrap_timeout_ms=wait_ms)  # fmt: skip
+    except (KafkaError, OSError) as exc:
+        refused = login_refusal(kafka, exc)
+        if refused is not None:
+            raise refused from None
+        return False
+    admin.close()
+    return True

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from driftline.settings import KafkaSettings
 from harness.scrape import scrape, serving_version
 from harness.waiting import wait_for
 
@@ -22,12 +25,25 @@ def free_port() -> int:
 
 
 def settings_env(**sections: dict[str, object]) -> dict[str, str]:
-    """``settings_env(kafka={"topic_prefix": "x."})`` → ``{"DRIFTLINE_KAFKA__TOPIC_PREFIX": "x."}``."""
+    """``settings_env(kafka={"topic_prefix": "x."})`` → ``{"DRIFTLINE_KAFKA__TOPIC_PREFIX": "x."}`` (secrets
+    revealed: the process started with it must log in)."""
     return {
-        f"DRIFTLINE_{section.upper()}__{key.upper()}": str(value)
+        f"DRIFTLINE_{section.upper()}__{key.upper()}": value.get_secret_value() if isinstance(value, SecretStr)
+        else str(value)
         for section, values in sections.items()
         for key, value in values.items()
-    }
+    }  # fmt: skip
+
+
+KAFKA_CONNECTION = ("bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+                    "ssl_cafile", "ssl_certfile", "ssl_keyfile")  # fmt: skip
+
+
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """How ``kafka`` connects (servers, protocol, login, TLS files) as environment: a process started with it
+    reaches the same brokers the same way."""
+    return settings_env(kafka={name: getattr(kafka, name) for name in KAFKA_CONNECTION
+                               if getattr(kafka, name) is not None})  # fmt: skip
 
 
 def spawn_processors(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

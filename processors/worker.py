@@ -7,6 +7,7 @@ import logging
 import faust
 
 from driftline.affinity import cpu_for, pin_process
+from driftline.kafka_clients import check_kafka
 from driftline.logs import logging_config as driftline_logging_config
 from driftline.redis_clients import check_redis, display_url
 from driftline.settings import Settings
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 def run_worker(settings: Settings, worker_index: int = 0) -> None:
     """Blocks until the worker stops (SIGTERM/SIGINT); exits the process non-zero on an unexpected error. Redis
-    refusing the settings' login or TLS raises ``ConfigError`` before the worker starts."""
+    refusing the settings' login or TLS raises ``ConfigError`` before the worker starts, and so does Kafka."""
     if settings.processor.pin_cpu:  # before faust, the Kafka clients and TensorFlow start their threads
         cpu = cpu_for(worker_index)
         pin_process(cpu)
@@ -27,6 +28,9 @@ def run_worker(settings: Settings, worker_index: int = 0) -> None:
     if not check_redis(settings.redis):
         logger.warning("Redis at %s does not answer yet; the worker retries its writes until it does",
                        display_url(settings.redis.url))  # fmt: skip
+    if not check_kafka(settings.kafka):  # its refusal of the certificate or the login, too: one line, exit 1
+        logger.warning("Kafka at %s does not answer yet; the worker's clients retry until it does",
+                       settings.kafka.bootstrap_servers)  # fmt: skip
     processor = create_app(settings, worker_index)
     logger.info(
         "processor worker=%d group=%s metrics=http://%s:%d/metrics",

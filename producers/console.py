@@ -9,6 +9,7 @@ from types import FrameType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from driftline.kafka_clients import check_kafka
 from driftline.settings import Settings
 from driftline.sources import Source
 from producers.producer import ProduceOptions, ProduceReport, RecordProducer
@@ -23,6 +24,7 @@ def produce(settings: Settings, source: Source, options: ProduceOptions, *, quie
         stopping.set()
 
     previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    check_kafka(settings.kafka)  # a refused certificate or login: one line now, not librdkafka's retries
     producer = RecordProducer(settings.kafka)
     try:
         with Progress(

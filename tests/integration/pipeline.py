@@ -12,7 +12,7 @@ from driftline.registry import Registry
 from driftline.settings import KafkaSettings
 from driftline.sources import AgrawalSource
 from driftline.topics import Topics
-from harness.processes import WorkerProcess, free_port, settings_env
+from harness.processes import WorkerProcess, free_port, kafka_env, settings_env
 from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 
@@ -32,7 +32,7 @@ class Pipeline:
     reconcile_seconds: float = 5.0
 
     def env(self) -> dict[str, str]:
-        return settings_env(
+        return kafka_env(self.kafka) | settings_env(
             kafka={"topic_prefix": self.kafka.topic_prefix},
             redis={"key_prefix": self.key_prefix, "url": self.redis_url},
             registry={"root": self.registry.root, "model_name": self.registry.model},
