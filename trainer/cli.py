@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from driftline.entrypoint import command_parser, positive_int, positive_ints, run_command
 from driftline.errors import ConfigError, DataError, DriftlineError
@@ -147,6 +148,18 @@ def _models_move(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _models_sign(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign versions again with the trainer's (new) key, each once it verifies against the key it was signed with."""
+    from driftline.signing import load_verifier
+
+    registry = registry_of(settings)
+    previous = load_verifier(args.previous_key)
+    for version in args.versions:
+        registry.sign(version, signed_by=previous)
+        print(f"version {version}: signed with key {registry.signer.verifier.key_id}")  # type: ignore[union-attr]
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("python -m trainer", "training, the retrain service and the model registry")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     promote_version.set_defaults(handler=_models_move)
     models_commands.add_parser("rollback", help="production back to the previous version (every worker follows)"
                                ).set_defaults(handler=_models_move)  # fmt: skip
+    sign = models_commands.add_parser("sign", help="sign versions again with the signing key (a key rotation)")
+    sign.add_argument("versions", type=int, nargs="+")
+    sign.add_argument("--previous-key", type=Path, required=True,
+                      help="public key the versions are signed with now; a version it does not verify is refused")
+    sign.set_defaults(handler=_models_sign)
     return parser
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from driftline.errors import IntegrityError, VersionNotFound
+from driftline.errors import ConfigError, IntegrityError, VersionNotFound
 from driftline.modelio import inspect_keras_archive
 from driftline.registry.alias import PRODUCTION, AliasInfo, read_alias, write_alias
 from driftline.registry.files import fsync_dir, sweep_stale, write_file
@@ -152,6 +152,34 @@ class Registry:
             self.verifier.verify(data, signature, version)
             manifest = parse_manifest(data, version)
         verify_files(self.path(version), manifest, version)
+        return manifest
+
+    def sign(self, version: int, *, signed_by: Verifier) -> Manifest:
+        """Sign ``version`` again with this registry's signer (a key rotation), once it verifies against
+        ``signed_by``, the key it was signed with; the new signature replaces the old atomically."""
+        if self.signer is None:
+            raise ConfigError(f"no signing key to sign version {version} with: set registry.signing_key")
+        path = self.path(version)
+        data = (path / MANIFEST_FILE).read_bytes()
+        old = path / SIGNATURE_FILE
+        signed_by.verify(data, old.read_bytes() if old.exists() else None, version)
+        manifest = parse_manifest(data, version)
+        verify_files(path, manifest, version)
+        fd, tmp = tempfile.mkstemp(prefix=".sig.", dir=self.model_dir)
+        try:
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self.signer.sign(data))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, old)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(path)
+        logger.info("signed model=%s model_version=%d again with key %s", self.model, version,
+                    self.signer.verifier.key_id)  # fmt: skip
         return manifest
 
     def versions(self) -> list[VersionInfo]:

@@ -16,6 +16,7 @@ from driftline.registry import Registry, fingerprint_of
 from driftline.settings import RegistrySettings, Settings, StackSettings
 from driftline.signing import SIGNATURE_FILE, create_keys, ensure_keys, keys_of, load_signer, load_verifier
 from tests.unit.test_registry import artifacts
+from trainer.cli import main as trainer_main
 
 
 @pytest.fixture
@@ -149,3 +150,26 @@ def test_keys_create_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert driftline_main(["keys", "create", str(tmp_path / "k")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "registry.key already exists" in err
+
+
+def test_a_key_rotation_signs_kept_versions_again(
+    tmp_path: Path, keys: tuple[Path, Path], other_keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    (old_private, old_public), (new_private, new_public) = keys, other_keys
+    root = tmp_path / "r"
+    kept = trainer_registry(root, old_private).register(artifacts("kept"))
+    unsigned = Registry(root, "credit").register(artifacts("unsigned"))
+    monkeypatch.setenv("DRIFTLINE_REGISTRY__ROOT", str(root))
+    monkeypatch.setenv("DRIFTLINE_REGISTRY__MODEL_NAME", "credit")
+    monkeypatch.setenv("DRIFTLINE_REGISTRY__SIGNING_KEY", str(new_private))
+    assert trainer_main(["models", "sign", str(kept), "--previous-key", str(old_public)]) == 0
+    assert f"version {kept}: signed with key {load_verifier(new_public).key_id}" in capsys.readouterr().out
+    assert worker_registry(root, new_public).verify(kept).version == kept
+    with pytest.raises(SignatureError, match="signed by another key"):
+        worker_registry(root, old_public).verify(kept)
+    # only what the previous key signed is signed again: not a version anyone could have written
+    assert trainer_main(["models", "sign", str(unsigned), "--previous-key", str(old_public)]) == 1
+    assert "unsigned (no manifest.sig)" in capsys.readouterr().err
+    with pytest.raises(SignatureError, match="unsigned"):
+        worker_registry(root, new_public).verify(unsigned)
