@@ -214,6 +214,23 @@ class TrainerSettings(_Section):
         return token
 
 
+class ServeSettings(_Section):
+    """`driftline serve`: HTTP scoring (`POST /v1/predict`), concurrent requests batched together."""
+
+    host: str = Field("127.0.0.1", description="address the HTTP scoring server binds")
+    port: int = Field(8000, ge=1, le=65535, description="port of the HTTP scoring server")
+    max_batch_size: int = Field(
+        256, ge=1, description="most records in one model call; a batch closes as soon as it holds this many "
+        "(a request with more records than this is scored alone, in one call)",
+    )  # fmt: skip
+    max_wait_ms: float = Field(
+        2.0, ge=0, description="longest a request waits for others to join its batch (TF Serving's batch timeout)"
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="largest request body; a larger one answers 413 (`too_large`)"
+    )
+
+
 class StackSettings(_Section):
     """The local stack started by `driftline stack up`."""
 
@@ -261,6 +278,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     processor: ProcessorSettings = ProcessorSettings()
     trainer: TrainerSettings = TrainerSettings()
+    serve: ServeSettings = ServeSettings()
     stack: StackSettings = StackSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="least severe log records written (`-v` on a command: DEBUG)"
