@@ -30,7 +30,7 @@ USER_COMMANDS = (
     "evalsha", "eval", "script|load", "script|exists", "wait",
     "cluster|slots", "cluster|shards", "cluster|nodes", "cluster|info", "cluster|myid",
 )  # fmt: skip
-REPLICA_COMMANDS = ("ping", "psync", "replconf", "auth", "hello")
+REPLICA_COMMANDS = ("ping", "psync", "sync", "replconf", "auth", "hello")
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -13,11 +13,14 @@ import redis
 from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.redis_clients import sync_client
 from driftline.registry import Registry
-from driftline.settings import KafkaSettings, Settings
+from driftline.settings import KafkaSettings, RedisSettings, Settings
 from driftline.topics import Topics
 from harness.topics import delete_prefixed_topics
 from stack import Stack
+from stack.process import port_open
 from tests.integration.pipeline import Pipeline
+
+SECURE_REDIS_PORT = 27101  # TLS only (no plaintext port); clashes with no other test node (27001+, 29092+)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +38,27 @@ def stack(settings: Settings) -> Iterator[Stack]:
     stack.up()
     try:
         yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def secure_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSettings]:
+    """A Redis of the session's own as `driftline stack up --secure` runs it (TLS only, ACL users, passwords and a
+    certificate made at set-up); yields the client settings the stack hands out: user ``driftline``, allowed the
+    keys under ``test-`` (a test's prefix: ``test-<unique>:``)."""
+    base = Settings()
+    stack_settings = base.stack.model_copy(update={"data_dir": tmp_path_factory.mktemp("secure-redis"),
+                                                   "redis_port": SECURE_REDIS_PORT, "secure": True})  # fmt: skip
+    stack = Stack(base.model_copy(update={"stack": stack_settings,
+                                          "redis": base.redis.model_copy(update={"key_prefix": "test-"})}))  # fmt: skip
+    if port_open(SECURE_REDIS_PORT):
+        pytest.fail(f"port {SECURE_REDIS_PORT} is busy before the secured Redis starts; something else runs there")
+    stack.services = list(stack.redis_nodes)  # Redis alone: Kafka and the rest are the session's plain stack
+    stack.up()
+    try:
+        env = {key.removeprefix("DRIFTLINE_REDIS__").lower(): value for key, value in stack.client_env().items()}
+        yield RedisSettings(**env, key_prefix="test-")  # type: ignore[arg-type]
     finally:
         stack.down()
 
