@@ -1,8 +1,8 @@
 """The `driftline` command: a thin dispatcher to each part's own entry point, imported only when it is called.
 
 ``driftline produce ...`` is ``python -m producers ...``, ``driftline process ...`` is ``python -m processors run
-...``, and so on (``COMMANDS``), so `driftline produce` never imports TensorFlow. Three commands are the core's own:
-``topics create``, ``keys create`` and ``settings``.
+...``, ``driftline serve`` is ``python -m processors serve``, and so on (``COMMANDS``), so `driftline produce` never
+imports TensorFlow. Three commands are the core's own: ``topics create``, ``keys create`` and ``settings``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "stack": ("stack.cli", (), "the local Kafka/Redis/Prometheus/Alertmanager stack: up, down, status, logs"),
     "produce": ("producers.cli", (), "stream records (and later their labels) into Kafka"),
     "process": ("processors.cli", ("run",), "run processor workers (one consumer group)"),
+    "serve": ("processors.cli", ("serve",), "HTTP scoring: POST /v1/predict, batched, hot-swapped like the workers"),
     "train": ("trainer.cli", ("train",), "train, evaluate and register a model"),
     "retrain": ("trainer.cli", ("retrain",), "retrain on recent labeled data now, as an alert would"),
     "models": ("trainer.cli", ("models",), "the model registry: list, show, promote, rollback"),

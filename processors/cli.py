@@ -1,5 +1,6 @@
 """`python -m processors` (`driftline process`): ``worker --index I`` runs one worker in this process;
-``run --workers N`` runs N of them as child processes and restarts any that crash."""
+``run --workers N`` runs N of them as child processes and restarts any that crash; ``serve`` (`driftline serve`)
+scores records over HTTP with the same model slot."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from processors.worker import run_worker
 
     run_worker(settings, args.index)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from processors.serve import run_serve
+
+    run_serve(settings)
     return 0
 
 
@@ -35,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one worker in this process")
     worker.add_argument("--index", type=non_negative_int, default=0, help="worker index: /metrics on port base + index")
     worker.set_defaults(handler=_worker)
+    serve = commands.add_parser("serve", help="HTTP scoring: POST /v1/predict (settings: serve.*)")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
