@@ -28,6 +28,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from driftline.errors import ConfigError
+from driftline.kafka_admin import ensure_topics
 from driftline.kafka_clients import client_options
 from driftline.messages import decode_model_update
 from driftline.records import Reason, Rejection
@@ -153,7 +154,8 @@ def create_serve_app(settings: Settings) -> web.Application:
             consumer = AIOKafkaConsumer(topic, group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
                                         client_id=f"driftline-serve-{socket.gethostname()}",
                                         **client_options(settings.kafka))  # fmt: skip
-            try:
+            try:  # the topic as the workers make it (compacted, one partition), not as the broker would auto-create it
+                await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings.kafka)
                 await consumer.start()
                 logger.info("listening for model updates on %s", topic)
                 async for message in consumer:

@@ -125,14 +125,16 @@ def test_golden_json_round_trips_and_refuses_outputs_out_of_tolerance(tmp_path: 
 
 
 def test_the_processor_loads_and_serves_a_version_without_tensorflow(released: tuple[Registry, int]) -> None:
-    """No tensorflow or keras module in a process that imports the worker and loads a version as it does."""
+    """No tensorflow or keras module in a process that imports the worker and the HTTP server (driftline serve) and
+    loads a version as they do."""
     registry, version = released
     script = f"""
 import sys
-import driftline.cli, processors.cli, processors.app, processors.worker, processors.supervisor
+import driftline.cli, processors.cli, processors.app, processors.worker, processors.supervisor, processors.serve
 from driftline.registry import Registry
 from processors.model_slot import load_step
 step = load_step(Registry({str(registry.root)!r}, {registry.model!r}), {version})
+processors.serve.create_serve_app(processors.serve.Settings())
 assert step.bundle.scorer.runtime == "litert"
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "tensorboard"))
 print(len(heavy), heavy[:5])
