@@ -21,10 +21,10 @@ from stack.tls import ServerCertificate, password, stack_ca, tls_dir
 USER, ADMIN, REPLICA = "driftline", "admin", "replica"
 
 # What the project's clients send: the workers' batch scripts and lookups (EVALSHA, else SCRIPT LOAD or EVAL; the
-# scripts' own SET and GET are checked too), WAIT for replicas, a cluster client's view of the slots, and the reads
-# and clean-ups of tests and benchmarks. Nothing that administers the server (CONFIG, ACL, FLUSHALL, KEYS, DEBUG).
+# scripts' own SET and GET are checked too), WAIT for replicas, a cluster client's CLUSTER SLOTS and COMMAND, and the
+# reads and clean-ups of tests and benchmarks. Nothing that administers the server (CONFIG, ACL, FLUSHALL, KEYS, DEBUG).
 USER_COMMANDS = (
-    "ping", "echo", "hello", "auth", "select", "quit", "readonly", "info", "dbsize",
+    "ping", "echo", "hello", "auth", "select", "quit", "readonly", "info", "dbsize", "command",
     "client|setname", "client|getname", "client|id",
     "get", "mget", "set", "del", "unlink", "exists", "ttl", "pttl", "strlen", "scan",
     "evalsha", "eval", "script|load", "script|exists", "wait",
