@@ -115,13 +115,13 @@ class RegistrySettings(_Section):
     model_name: str = Field("driftline", description="name of the model under `root` (its versions and aliases)")
     signing_key: Path | None = Field(
         None, description="Ed25519 private key (PEM) the trainer signs each version's manifest with (`driftline keys "
-        "create`); the trainer's alone. Unset: `<stack data_dir>/keys/registry.key` if it exists, else versions are "
-        "unsigned",
+        "create`); the trainer's alone. With neither key set: `<stack data_dir>/keys/registry.key` if it exists, else "
+        "versions are unsigned",
     )  # fmt: skip
     public_key: Path | None = Field(
         None, description="Ed25519 public key (PEM) workers and `models promote` check each version's signature "
-        "against: unsigned or wrongly signed versions are refused. Unset: `<stack data_dir>/keys/registry.pub` if it "
-        "exists, else the signing key's own, else versions are not checked",
+        "against: unsigned or wrongly signed versions are refused. With neither key set: `<stack data_dir>/keys/"
+        "registry.pub` if it exists; unset: the signing key's own, else versions are not checked",
     )  # fmt: skip
 
 

@@ -149,13 +149,17 @@ def load_verifier(path: Path) -> Verifier:
 def keys_of(settings: Settings, *, sign: bool = True) -> tuple[Signer | None, Verifier | None]:
     """The signer (None unless ``sign``: only the trainer loads the private key) and verifier the settings ask for.
 
-    Unset key settings fall back to the local stack's pair (``<stack data_dir>/keys``, made by ``stack up``) when
-    it exists; with no key at all, versions are neither signed nor checked. A signer with no public key set
-    trusts its own signatures; a set public key must be the signer's own.
+    With neither key set, the local stack's pair (``<stack data_dir>/keys``, made by ``stack up``) is used where it
+    exists; with either set, only what is set (a pair is never half the stack's); with no key at all, versions are
+    neither signed nor checked. A signer with no public key set trusts its own signatures; a set public key must
+    be the signer's own.
     """
-    default = settings.stack.data_dir / "keys"
-    private = (settings.registry.signing_key or _existing(default / PRIVATE_KEY_FILE)) if sign else None
-    public = settings.registry.public_key or _existing(default / PUBLIC_KEY_FILE)
+    private, public = settings.registry.signing_key, settings.registry.public_key
+    if private is None and public is None:
+        default = settings.stack.data_dir / "keys"
+        private, public = _existing(default / PRIVATE_KEY_FILE), _existing(default / PUBLIC_KEY_FILE)
+    if not sign:
+        private = None
     signer = load_signer(private) if private is not None else None
     verifier = load_verifier(public) if public is not None else None
     if signer is not None and verifier is None:

@@ -140,6 +140,10 @@ def test_the_local_stacks_pair_is_the_default_when_present(tmp_path: Path) -> No
     assert worker.verify(version).version == version
     with pytest.raises(SignatureError, match="unsigned"):
         worker.verify(Registry(tmp_path / "r", "driftline").register(artifacts("unsigned")))
+    # a key set explicitly takes nothing from the stack's pair: a deployment's own trainer key beside a local stack
+    private, _ = create_keys(tmp_path / "own")
+    signer, verifier = keys_of(settings_with(tmp_path, signing_key=private))
+    assert signer is not None and verifier is not None and verifier.key_id == signer.verifier.key_id
 
 
 def test_keys_create_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
