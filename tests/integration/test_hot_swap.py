@@ -1,6 +1,7 @@
 """Hot swap in every worker (DESIGN section 7): announced versions are picked up within seconds, without losing a
 record; versions never go backwards within a partition; a tampered version, or one whose flatbuffer does not give
-its golden records' outputs, is refused by every worker."""
+its golden records' outputs, is refused by every worker, and so, once workers hold the trainer's public key, is a
+version that is unsigned or signed by another key."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 
 from driftline.golden import GOLDEN_FILE, Golden
 from driftline.registry import Registry
+from driftline.signing import SIGNATURE_FILE, create_keys, load_signer
 from driftline.sources import AgrawalSource
 from harness.kafka_reading import read_topic
+from harness.processes import WorkerProcess, free_port, settings_env
 from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 from tests.integration.pipeline import Pipeline
@@ -31,7 +34,8 @@ def swap_pipeline(pipeline: Pipeline, registry: Registry) -> Pipeline:
 def new_version(registry: Registry, note: str, *, change: dict[str, bytes] | None = None) -> int:
     """Register the production version's files again (training.json annotated so the fingerprint differs)."""
     source = registry.path(registry.alias("production").version)  # type: ignore[union-attr]
-    files: dict[str, Path | bytes] = {p.name: p for p in source.iterdir() if p.name != "manifest.json"}
+    files: dict[str, Path | bytes] = {p.name: p for p in source.iterdir() if p.name not in ("manifest.json",
+                                                                                             SIGNATURE_FILE)}
     training = orjson.loads((source / "training.json").read_bytes())
     files["training.json"] = orjson.dumps({**training, "note": note})
     files.update(change or {})
@@ -119,3 +123,45 @@ def test_a_version_that_fails_its_checks_is_refused_and_the_old_one_keeps_servin
     documents = p.wait_all_scored([r.record["id"] for r in source.take(2000)])
     assert {d["version"] for d in documents} == {serving}
     assert all(w.alive() for w in workers)
+
+
+def worker_trusting(p: Pipeline, index: int, public_key: Path) -> WorkerProcess:
+    """A worker of the pipeline that refuses versions not signed by the pair of ``public_key``."""
+    port = free_port()
+    trusting = settings_env(registry={"public_key": public_key}, processor={"metrics_port_base": port - index})
+    env = {**p.env(), **trusting}
+    worker = WorkerProcess(env, index, p.tmp, port).start()
+    p.workers.append(worker)
+    return worker
+
+
+@pytest.mark.parametrize("fault", ["unsigned", "signed by another key"])
+def test_a_worker_with_the_trainers_public_key_refuses_versions_the_trainer_did_not_sign(
+    swap_pipeline: Pipeline, registry: Registry, tmp_path: Path, fault: str
+) -> None:
+    p = swap_pipeline
+    private, public = create_keys(tmp_path / "keys")
+    signed = new_version(Registry(registry.root, registry.model, signer=load_signer(private)), "signed")
+    registry.promote(signed)
+    workers = [worker_trusting(p, 0, public), worker_trusting(p, 1, public)]
+    for w in workers:
+        w.wait_serving()
+    assert [serving_version(p, k) for k in range(2)] == [signed, signed]
+
+    if fault == "unsigned":  # anyone who can write to the registry: the hashes are right, there is no signature
+        writer = registry
+    else:  # signed, but with a key the workers do not trust
+        writer = Registry(registry.root, registry.model, signer=load_signer(create_keys(tmp_path / "other")[0]))
+    refused = new_version(writer, fault)
+    registry.promote(refused)  # the test's registry holds no key: only the workers check
+    publish_update(p.kafka, registry)
+    wait_for(lambda: all(w.metric("driftline_model_swaps_total", outcome="failed") == 1 for w in workers), timeout=15,
+             message=f"every worker refused the {fault} version")  # fmt: skip
+    assert [serving_version(p, k) for k in range(2)] == [signed, signed]
+    why = f"version {refused}: " + ("unsigned (no manifest.sig)" if fault == "unsigned" else "signed by another key")
+    assert all(why in w.log(tail=200_000) for w in workers), workers[0].log()
+
+    source = AgrawalSource(seed=203)
+    p.produce(source, 1000)
+    documents = p.wait_all_scored([r.record["id"] for r in source.take(1000)])
+    assert {d["version"] for d in documents} == {signed}

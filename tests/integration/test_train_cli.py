@@ -1,4 +1,5 @@
-"""`driftline train` and `driftline models` as a user runs them (real processes, a registry of the test's own)."""
+"""`driftline train` and `driftline models` as a user runs them (real processes, a registry of the test's own, and
+a signing key of its own: the commands sign what they release and verify what they promote)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,28 @@ import pandas as pd
 import pytest
 
 from driftline.registry import Registry
+from driftline.signing import PRIVATE_KEY_FILE, SIGNATURE_FILE, create_keys, ensure_keys, load_signer
 from harness.processes import ROOT
+
+
+def keys_of(registry_root: Path) -> Path:
+    """The folder of the registry's key pair, beside it (made on first use)."""
+    keys = registry_root.with_name(f"{registry_root.name}-keys")
+    ensure_keys(keys)
+    return keys
+
+
+def trainer_registry(registry_root: Path) -> Registry:
+    """The registry as the trainer holds it: what it registers is signed with the registry's key."""
+    signer = load_signer(keys_of(registry_root) / PRIVATE_KEY_FILE)
+    return Registry(registry_root, "driftline", signer=signer, verifier=signer.verifier)
 
 
 def run_cli(registry_root: Path, *args: str, timeout: float = 600, expect_failure: bool = False) -> str:
     """stdout of a command that succeeds; with ``expect_failure``, stderr of one that exits 1 (a Driftline error)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
     env["DRIFTLINE_REGISTRY__ROOT"] = str(registry_root)
+    env["DRIFTLINE_REGISTRY__SIGNING_KEY"] = str(keys_of(registry_root) / PRIVATE_KEY_FILE)
     result = subprocess.run([sys.executable, "-m", "driftline.cli", *args], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=timeout)  # fmt: skip
     output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -66,10 +82,10 @@ def test_promote_and_rollback_move_production(default_registry: Path) -> None:
 
 def test_promote_refuses_a_version_that_would_not_serve(default_registry: Path) -> None:
     """The alias moves only after the version loads as a worker loads it: hashes alone would pass this one."""
-    registry = Registry(default_registry, "driftline")
+    registry = trainer_registry(default_registry)  # signed: only the broken preprocessing stops it
     production = registry.alias("production").version  # type: ignore[union-attr]
     source = registry.path(production)
-    files: dict[str, Path | bytes] = {f.name: f for f in source.iterdir() if f.name != "manifest.json"}
+    files = release_files(source)
     files["preprocessing.json"] = b'{"features": "not a preprocessor"}'  # JSON (pickle is refused at register)
     broken = registry.register(files)
     result = run_cli(default_registry, "models", "promote", str(broken), expect_failure=True)
@@ -77,6 +93,31 @@ def test_promote_refuses_a_version_that_would_not_serve(default_registry: Path) 
     assert len(errors) == 1 and f"version {broken} would not serve" in errors[0], result
     assert "Traceback" not in result, result
     assert registry.alias("production").version == production  # type: ignore[union-attr]
+
+
+def release_files(version_dir: Path) -> dict[str, Path | bytes]:
+    """A version's own files, to register again (the manifest and its signature are the registry's)."""
+    return {f.name: f for f in version_dir.iterdir() if f.name not in ("manifest.json", SIGNATURE_FILE)}
+
+
+@pytest.mark.parametrize("fault", ["unsigned", "signed by another key"])
+def test_promote_refuses_a_version_the_trainer_did_not_sign(default_registry: Path, tmp_path: Path,
+                                                            fault: str) -> None:  # fmt: skip
+    registry = trainer_registry(default_registry)
+    production = registry.alias("production").version  # type: ignore[union-attr]
+    files = release_files(registry.path(production))
+    if fault == "unsigned":  # whoever can write to the registry can recompute every hash, not sign
+        writer = Registry(default_registry, "driftline")
+    else:
+        writer = Registry(default_registry, "driftline", signer=load_signer(create_keys(tmp_path / "other")[0]))
+    refused = writer.register(files)
+    result = run_cli(default_registry, "models", "promote", str(refused), expect_failure=True)
+    errors = [line for line in result.splitlines() if "would not serve" in line]
+    why = "unsigned (no manifest.sig)" if fault == "unsigned" else "signed by another key"
+    assert len(errors) == 1 and f"version {refused}: {why}" in errors[0], result
+    assert "Traceback" not in result, result
+    assert registry.alias("production").version == production  # type: ignore[union-attr]
+    run_cli(default_registry, "models", "list")  # listing still works: it reads, it does not trust
 
 
 def test_train_on_a_users_own_csv(tmp_path: Path) -> None:
