@@ -97,13 +97,9 @@ def _tls_refusal(kafka: KafkaSettings, server: str, raw: socket.socket) -> Confi
     return None
 
 
-def login_refusal(kafka: KafkaSettings, exc: BaseException) -> ConfigError | None:
-    """A one-line error if ``exc`` (from any Kafka client) says the broker refused the settings' SASL login."""
-    text = f"{exc.__class__.__name__}: {exc}"
-    if "Authentication" not in text and "authentication" not in text:
-        return None
+def _login_refused(kafka: KafkaSettings, detail: str) -> ConfigError:
     return ConfigError(f"Kafka at {kafka.bootstrap_servers} refused the login of user {kafka.sasl_username!r} "
-                       f"({kafka.sasl_mechanism}): check DRIFTLINE_KAFKA__SASL_USERNAME and "
+                       f"({kafka.sasl_mechanism}: {detail.rstrip('.')}); check DRIFTLINE_KAFKA__SASL_USERNAME and "
                        "DRIFTLINE_KAFKA__SASL_PASSWORD")  # fmt: skip
 
 
@@ -138,17 +134,29 @@ def check_kafka(kafka: KafkaSettings, timeout: float = 15.0) -> bool:
 
 
 def _login(kafka: KafkaSettings, deadline: float) -> bool:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    """A metadata request as librdkafka makes it, whose client reports a refused SASL login as such (kafka-python's
+    and aiokafka's only time out); its log is silenced, the refusal raised as one line."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
 
-    wait_ms = int(max(1.0, deadline - time.monotonic()) * 1000)
-    try:
-        admin = KafkaAdminClient(**client_options(kafka), client_id="driftline-check", request_timeout_ms=wait_ms,
-                                 bootstrap_timeout_ms=wait_ms)  # fmt: skip
-    except (KafkaError, OSError) as exc:
-        refused = login_refusal(kafka, exc)
-        if refused is not None:
-            raise refused from None
-        return False
-    admin.close()
-    return True
+    refused: list[str] = []
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            refused.append(error.str())
+
+    config: dict[str, Any] = {**librdkafka_config(kafka), "client.id": "driftline-check", "error_cb": on_error,
+                              "log_level": 0}  # fmt: skip
+    admin = AdminClient(config)
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            admin.list_topics(timeout=max(0.1, min(1.0, left)))
+        except KafkaException:
+            admin.poll(0.1)  # serves error_cb
+            if refused:
+                raise _login_refused(kafka, refused[0]) from None
+            if left <= 0:
+                return False
+        else:
+            return True

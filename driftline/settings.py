@@ -195,16 +195,13 @@ class TrainerSettings(_Section):
     )  # fmt: skip
     seed: int = Field(7, description="seed of a retrain's split, weights and bootstrap resamples (reproducible runs)")
 
-    @model_validator(mode="after")
-    def _one_token(self) -> TrainerSettings:
-        if self.webhook_token_file is not None and "webhook_token" in self.model_fields_set:
-            raise ValueError("set webhook_token or webhook_token_file, not both")
-        return self
-
     def token(self) -> str:
-        """The webhook token: the content of ``webhook_token_file`` if set, else ``webhook_token``."""
+        """The webhook token: the content of ``webhook_token_file`` if set, else ``webhook_token``. (Checked here,
+        not by a validator: a validation error would print the token it was given.)"""
         if self.webhook_token_file is None:
             return self.webhook_token.get_secret_value()
+        if "webhook_token" in self.model_fields_set:
+            raise ConfigError("set trainer.webhook_token or trainer.webhook_token_file, not both")
         try:
             token = self.webhook_token_file.read_text().strip()
         except (OSError, UnicodeDecodeError) as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from driftline.settings import KafkaSettings
+from driftline.settings import KafkaSettings, RedisSettings
 from harness.scrape import scrape, serving_version
 from harness.waiting import wait_for
 
@@ -44,6 +44,15 @@ def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
     reaches the same brokers the same way."""
     return settings_env(kafka={name: getattr(kafka, name) for name in KAFKA_CONNECTION
                                if getattr(kafka, name) is not None})  # fmt: skip
+
+
+REDIS_CONNECTION = ("url", "username", "password", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "cluster")
+
+
+def redis_env(redis: RedisSettings) -> dict[str, str]:
+    """How ``redis`` connects (url, ACL login, TLS files, cluster) as environment, as ``kafka_env`` for Kafka."""
+    return settings_env(redis={name: getattr(redis, name) for name in REDIS_CONNECTION
+                               if getattr(redis, name) is not None})  # fmt: skip
 
 
 def spawn_processors(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -19,6 +19,7 @@ from harness.topics import delete_prefixed_topics
 from stack import Stack
 from stack.process import port_open
 from tests.integration.pipeline import Pipeline
+from tests.integration.secure_kafka import secure_kafka, secure_kafka_settings, secure_pipeline  # noqa: F401
 
 SECURE_REDIS_PORT = 27101  # TLS only (no plaintext port); clashes with no other test node (27001+, 29092+)
 

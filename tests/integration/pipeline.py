@@ -9,10 +9,10 @@ import orjson
 import redis
 
 from driftline.registry import Registry
-from driftline.settings import KafkaSettings
+from driftline.settings import KafkaSettings, RedisSettings
 from driftline.sources import AgrawalSource
 from driftline.topics import Topics
-from harness.processes import WorkerProcess, free_port, kafka_env, settings_env
+from harness.processes import WorkerProcess, free_port, kafka_env, redis_env, settings_env
 from harness.waiting import wait_for
 from producers.producer import ProduceOptions, RecordProducer
 
@@ -30,9 +30,11 @@ class Pipeline:
     redis_url: str
     workers: list[WorkerProcess]
     reconcile_seconds: float = 5.0
+    redis_login: RedisSettings | None = None  # a Redis that wants more than the url (ACL user, TLS): its settings
 
     def env(self) -> dict[str, str]:
-        return kafka_env(self.kafka) | settings_env(
+        login = redis_env(self.redis_login) if self.redis_login is not None else {}
+        return kafka_env(self.kafka) | login | settings_env(
             kafka={"topic_prefix": self.kafka.topic_prefix},
             redis={"key_prefix": self.key_prefix, "url": self.redis_url},
             registry={"root": self.registry.root, "model_name": self.registry.model},

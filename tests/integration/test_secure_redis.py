@@ -21,7 +21,7 @@ from driftline.messages import encode_label_event, prediction_key
 from driftline.redis_clients import check_redis, sync_client
 from driftline.settings import RedisSettings
 from driftline.sources import AgrawalSource
-from harness.processes import ROOT, settings_env
+from harness.processes import ROOT, redis_env, settings_env
 from processors.labels import LabelJoin
 from processors.metrics import ProcessorMetrics
 from processors.redis_sink import RedisSink, get_many, redis_client
@@ -103,11 +103,10 @@ def _refused_quickly(settings: RedisSettings) -> str:
 
 def _worker_refusal(settings: RedisSettings, tmp_path: Path) -> str:
     """A real worker process with these settings: it must exit 1 with one line, before it touches Kafka."""
-    redis_env = {"url": settings.url, "username": settings.username, "password": settings.password.get_secret_value(),
-                 "ssl_ca_certs": settings.ssl_ca_certs}  # type: ignore[union-attr]  # fmt: skip
     clean = {key: value for key, value in os.environ.items() if not key.startswith("DRIFTLINE_")}
-    env = {**clean, **settings_env(redis=redis_env, kafka={"bootstrap_servers": "127.0.0.1:1"},
-                                   registry={"root": tmp_path / "registry"}, stack={"data_dir": tmp_path / "stack"})}
+    env = {**clean, **redis_env(settings), **settings_env(kafka={"bootstrap_servers": "127.0.0.1:1"},
+                                                          registry={"root": tmp_path / "registry"},
+                                                          stack={"data_dir": tmp_path / "stack"})}  # fmt: skip
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "processors", "worker"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)  # fmt: skip
@@ -137,12 +136,7 @@ def test_an_untrusted_certificate_is_refused_in_one_line(secure_redis: RedisSett
 def test_a_worker_scores_into_the_secured_redis_with_the_settings_alone(secure_redis: RedisSettings,
                                                                        pipeline: Pipeline) -> None:  # fmt: skip
     settings = secure_redis.model_copy(update={"key_prefix": pipeline.key_prefix})
-    pipeline.redis_url = settings.url
-    pipeline.redis = sync_client(settings)
-    env = settings_env(redis={"username": settings.username, "password": settings.password.get_secret_value(),
-                              "ssl_ca_certs": settings.ssl_ca_certs})  # type: ignore[union-attr]  # fmt: skip
-    original_env = pipeline.env
-    pipeline.env = lambda: {**original_env(), **env}  # type: ignore[method-assign]
+    pipeline.redis_url, pipeline.redis_login, pipeline.redis = settings.url, settings, sync_client(settings)
     try:
         pipeline.worker().wait_serving()
         source = AgrawalSource(seed=41)
