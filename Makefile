@@ -8,13 +8,13 @@ LOCK_DIR := requirements
 DRIFTLINE := $(BIN)/driftline
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock stack-up stack-down stack-status test test-cluster test-unit lint demo bench bench-score bench-stream bench-loop clean
+.PHONY: help venv lock stack-up stack-down stack-status test test-cluster test-unit lint demo bench bench-score bench-stream bench-serve bench-loop clean
 
 help:
 	@echo "make demo        run the whole loop on the built-in scenario"
 	@echo "make test        install everything, start the local stack, run the tests, stop the stack"
 	@echo "make test-cluster  only the tests on a 3-node Kafka cluster and a Redis Cluster (make test runs them too)"
-	@echo "make bench       bench-score + bench-stream (tables, and JSON under bench/results/)"
+	@echo "make bench       bench-score + bench-stream + bench-serve (tables, and JSON under bench/results/)"
 	@echo "make bench-loop  false alarms over 10,000,000 stationary records, then the loop timed per drift scenario (about 25 minutes)"
 	@echo "make stack-up | stack-down | stack-status"
 	@echo "make lint        ruff + mypy"
@@ -86,7 +86,12 @@ bench-score: venv
 bench-stream: venv
 	$(BIN)/python -m bench.stream
 
-bench: bench-score bench-stream
+# HTTP scoring: requests/s and p99 at concurrency 1, 32 and 256, driftline serve (batched) beside a per-request
+# model.predict baseline behind the same aiohttp front.
+bench-serve: venv
+	$(BIN)/python -m bench.serve
+
+bench: bench-score bench-stream bench-serve
 
 # The closed loop on the local stack: false alerts over a long stationary run, then onset → alert → promotion → swap.
 bench-loop: venv

@@ -36,7 +36,7 @@ from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
 from processors.metrics import ProcessorMetrics
-from processors.model_slot import ModelSlot
+from processors.model_slot import Loader, ModelSlot, load_step
 from processors.scoring_step import Incoming
 from processors.serve_batcher import Batcher
 from processors.serve_metrics import ServeMetrics
@@ -78,13 +78,14 @@ class Scorer:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
 
-def create_serve_app(settings: Settings) -> web.Application:
-    """The HTTP scoring server: its model slot, batcher, model-update listener and routes."""
+def create_serve_app(settings: Settings, *, loader: Loader = load_step) -> web.Application:
+    """The HTTP scoring server: its model slot, batcher, model-update listener and routes. ``loader`` builds a
+    version's scoring step (the benchmark's baseline swaps in the Keras model's own ``predict``)."""
     s = settings.serve
     metrics = ServeMetrics(CollectorRegistry(auto_describe=True))
     registry = Registry.from_settings(settings, sign=False)  # verifies signatures if a public key is set
     # ModelSlot uses only model_swaps, model_fallback and set_model, which ServeMetrics has under the same names.
-    slot = ModelSlot(registry, cast(ProcessorMetrics, metrics))
+    slot = ModelSlot(registry, cast(ProcessorMetrics, metrics), loader=loader)
     scorer = Scorer(slot, metrics)
     batcher: Batcher[HttpRecord, Outcome] = Batcher(
         scorer, max_batch_size=s.max_batch_size, max_wait_seconds=s.max_wait_ms / 1000.0,
@@ -191,8 +192,8 @@ def create_serve_app(settings: Settings) -> web.Application:
     return app
 
 
-async def _serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_serve_app(settings), access_log=None)
+async def _serve(settings: Settings, loader: Loader) -> None:
+    runner = web.AppRunner(create_serve_app(settings, loader=loader), access_log=None)
     await runner.setup()
     host, port = settings.serve.host, settings.serve.port
     try:
@@ -213,6 +214,6 @@ async def _serve(settings: Settings) -> None:
         await runner.cleanup()
 
 
-def run_serve(settings: Settings) -> None:
+def run_serve(settings: Settings, *, loader: Loader = load_step) -> None:
     """Serve until SIGTERM/SIGINT."""
-    asyncio.run(_serve(settings))
+    asyncio.run(_serve(settings, loader))
