@@ -92,7 +92,7 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes,
 def expected_documents(registry: Registry, rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """What the workers' scoring step makes of the same records (scored_at aside)."""
     step = load_step(registry, registry.alias("production").version)  # type: ignore[union-attr]
-    result = step([HttpRecord(orjson.dumps(r)) for r in rows])  # type: ignore[list-item]
+    result = step([HttpRecord(orjson.dumps(r)) for r in rows])
     return [{k: v for k, v in orjson.loads(d).items() if k != "scored_at"} for d in result.documents]
 
 
