@@ -18,8 +18,9 @@ from pydantic import SecretStr
 
 from driftline.errors import ConfigError
 from driftline.kafka_clients import check_kafka
+from driftline.redis_clients import sync_client
 from driftline.registry import Registry
-from driftline.settings import KafkaSettings, Settings, TrainerSettings
+from driftline.settings import KafkaSettings, RedisSettings, Settings, TrainerSettings
 from driftline.sources import AgrawalSource
 from harness.kafka_reading import read_topic
 from harness.processes import ROOT, kafka_env
@@ -55,6 +56,21 @@ def test_records_are_scored_into_redis_through_the_secured_broker(secure_pipelin
     predictions = read_topic(secure_pipeline.kafka, secure_pipeline.topics.predictions, expect=N)
     assert {m.key.decode() for m in predictions} == set(ids)
     assert worker.alive()
+
+
+def test_records_are_scored_through_the_secured_broker_into_the_secured_redis(secure_pipeline: Pipeline,
+                                                                            secure_redis: RedisSettings) -> None:
+    """The whole path of `driftline stack up --secure`: SASL_SSL Kafka in, Redis with an ACL user and TLS out."""
+    login = secure_redis.model_copy(update={"key_prefix": secure_pipeline.key_prefix})
+    secure_pipeline.redis_url, secure_pipeline.redis_login, secure_pipeline.redis = login.url, login, sync_client(login)
+    try:
+        secure_pipeline.worker()
+        source = AgrawalSource(seed=63)
+        secure_pipeline.produce(source, 1000)
+        stored = secure_pipeline.wait_all_scored([item.record["id"] for item in source.take(1000)], timeout=120)
+        assert len(stored) == 1000 and all("score" in document for document in stored)
+    finally:
+        secure_pipeline.redis.close()
 
 
 def test_a_retrain_reads_its_labeled_data_from_the_secured_broker_and_announces_there(
