@@ -27,10 +27,13 @@ def fake_keras(*, lambda_layer: bool = False) -> bytes:
         layers.append({"module": "keras.layers", "class_name": "Lambda", "config": {"name": "sneaky"}})
     config = {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": layers}}
     buffer = io.BytesIO()
+    members = {"metadata.json": b'{"keras_version": "3.15.1"}', "config.json": orjson.dumps(config),
+               "model.weights.h5": b"weights"}  # fmt: skip
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("metadata.json", b'{"keras_version": "3.15.1"}')
-        archive.writestr("config.json", orjson.dumps(config))
-        archive.writestr("model.weights.h5", b"weights")
+        for name, data in members.items():
+            # a fixed time: a member named alone is stamped with the clock, and two archives made across a
+            # 2-second boundary would differ (and so would their fingerprints)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 
