@@ -191,9 +191,7 @@ class Bench:
 
     def redis_ceiling(self, value_bytes: int) -> dict[str, Any]:
         """redis-benchmark's SET with EX of a ``value_bytes`` value, pipelined 100, to the workers' Redis."""
-        password = self.settings.redis.password
-        measured = redis_write_rate(self.settings.redis.url, password.get_secret_value() if password else None,
-                                    f"{self.prefix}redis-benchmark:", value_bytes)  # fmt: skip
+        measured = redis_write_rate(self.settings.redis, f"{self.prefix}redis-benchmark:", value_bytes)
         return measured.as_dict()
 
     def prediction_bytes(self, group: str) -> int | None:

@@ -145,3 +145,17 @@ def test_a_worker_scores_into_the_secured_redis_with_the_settings_alone(secure_r
         assert len(stored) == 300 and all("score" in document for document in stored)
     finally:
         pipeline.redis.close()
+
+
+def test_the_benchmarks_redis_ceiling_reaches_the_secured_redis_with_the_settings_alone(secure_redis: RedisSettings,
+                                                                                        unique: str) -> None:  # fmt: skip
+    from bench.ceilings import redis_write_rate
+
+    settings = _own(secure_redis, unique)
+    measured = redis_write_rate(settings, f"test-{unique}:bench:", 64, clients=4, min_seconds=0.2)
+    assert measured.rate > 0 and measured.seconds >= 0.2
+    reader = sync_client(settings)
+    try:
+        assert reader.get(next(reader.scan_iter(f"test-{unique}:bench:*", count=1000))) == b"x" * 64
+    finally:
+        reader.close()
