@@ -147,8 +147,9 @@ def test_a_worker_scores_into_the_secured_redis_with_the_settings_alone(secure_r
         pipeline.redis.close()
 
 
-def test_the_benchmarks_redis_ceiling_reaches_the_secured_redis_with_the_settings_alone(secure_redis: RedisSettings,
-                                                                                        unique: str) -> None:  # fmt: skip
+def test_the_benchmarks_redis_ceiling_reaches_the_secured_redis_with_the_settings_alone(
+    secure_redis: RedisSettings, unique: str
+) -> None:
     from bench.ceilings import redis_write_rate
 
     settings = _own(secure_redis, unique)
