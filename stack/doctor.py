@@ -162,7 +162,7 @@ def check_ports(settings: Settings) -> list[Check]:
             controller,
             "DRIFTLINE_STACK__KAFKA_CONTROLLER_PORT",
             "Kafka's controller",
-            lambda: kafka_health(settings.stack.kafka_port).healthy,
+            lambda: kafka_health(settings.stack.kafka_port, kafka=settings.kafka).healthy,
         ),
         (
             "trainer port",

@@ -288,7 +288,12 @@ class KafkaService(Service):
         ]
 
     def health(self) -> Health:
-        health = kafka_health(self.port, brokers_expected=self.nodes, kafka=self.client_settings())
+        # the stack's own probe logs in as the brokers do: rotating the clients' password does not make it unhealthy
+        probe = self.client_settings()
+        if self.secure:
+            probe = probe.model_copy(update={"sasl_username": BROKER_USER,
+                                             "sasl_password": SecretStr(self._password(BROKER_USER))})  # fmt: skip
+        health = kafka_health(self.port, brokers_expected=self.nodes, kafka=probe)
         if health.healthy and not health.version:
             return Health(True, version=self.version if self.libs.exists() else "", detail=health.detail)
         return health
