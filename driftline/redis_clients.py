@@ -66,6 +66,8 @@ def refusal(exc: BaseException, settings: RedisSettings) -> str | None:
                 f"(check DRIFTLINE_REDIS__SSL_CA_CERTS)")  # fmt: skip
     if tls == "handshake":
         return f"Redis at {where}: the TLS handshake failed: {text} (does the server speak TLS on that port?)"
+    if not settings.tls and "reset by peer" in text:  # a TLS-only port drops a plaintext client's first command
+        return f"Redis at {where} dropped the connection at once ({text}): if it serves TLS only, use a rediss:// url"
     return None
 
 

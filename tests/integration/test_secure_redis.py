@@ -160,3 +160,9 @@ def test_the_benchmarks_redis_ceiling_reaches_the_secured_redis_with_the_setting
         assert reader.get(next(reader.scan_iter(f"test-{unique}:bench:*", count=1000))) == b"x" * 64
     finally:
         reader.close()
+
+
+def test_a_plaintext_client_of_the_tls_only_port_is_told_to_use_tls(secure_redis: RedisSettings) -> None:
+    plaintext = secure_redis.model_copy(update={"url": secure_redis.url.replace("rediss://", "redis://"),
+                                                "ssl_ca_certs": None})  # fmt: skip
+    assert "use a rediss:// url" in _refused_quickly(plaintext)

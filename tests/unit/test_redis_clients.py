@@ -94,6 +94,12 @@ def test_a_missing_permission_and_a_failed_handshake_are_refusals_too() -> None:
     assert "TLS handshake failed" in _one_line(refusal(handshake, SECURE))
 
 
+def test_a_plaintext_client_dropped_by_a_tls_only_port_is_told_to_use_rediss() -> None:
+    reset = redis.ConnectionError("Error while reading from localhost:6379 : (104, 'Connection reset by peer')")
+    text = _one_line(refusal(reset, RedisSettings()))
+    assert text.startswith("Redis at redis://127.0.0.1:6379/0 dropped the connection") and "rediss://" in text
+
+
 def test_a_server_that_is_down_is_not_a_refusal() -> None:
     assert refusal(redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."), SECURE) is None
     assert refusal(redis.TimeoutError("Timeout connecting to server"), SECURE) is None
