@@ -39,7 +39,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         if stack.redis_clustered:
             print(f"Redis runs as a cluster of {len(stack.redis_nodes)} nodes; tell every Driftline process:\n"
                   f"  export DRIFTLINE_REDIS__CLUSTER=true\n"
-                  f"  export DRIFTLINE_REDIS__URL=redis://{stack.redis_nodes[0].address}/0\n"
+                  f"  export DRIFTLINE_REDIS__URL={'rediss' if stack.secure else 'redis'}://"
+                  f"{stack.redis_nodes[0].address}/0\n"
                   f"  export DRIFTLINE_REDIS__REPLICA_ACKS=1   # a primary's failover then loses no prediction")
         if stack.secure:
             shown = "".join(f"  export {key}={'(secret, in the file)' if 'PASSWORD' in key else value}\n"
