@@ -28,8 +28,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1 and args.index is not None:
         return _worker(args, settings)
+    from driftline.kafka_clients import check_kafka
+    from driftline.redis_clients import check_redis
     from processors.supervisor import Supervisor
 
+    # settings Kafka or Redis refuse: one line here, not the same line from every worker it would restart forever
+    check_kafka(settings.kafka)
+    check_redis(settings.redis)
     return Supervisor(args.workers).run()
 
 

@@ -128,6 +128,7 @@ COMMANDS = {
     "admin (kafka-python)": [str(Path(sys.executable).parent / "driftline"), "topics", "create"],
     "producer (confluent-kafka)": [str(Path(sys.executable).parent / "driftline"), "produce", "--count", "10", "-q"],
     "worker (aiokafka, faust)": [sys.executable, "-m", "processors", "worker"],
+    "supervisor": [str(Path(sys.executable).parent / "driftline"), "process", "--workers", "1"],
 }
 
 
