@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from driftline.redis_clients import cli_args
 from driftline.settings import RedisSettings
 from stack.kafka import KafkaService
 
@@ -114,22 +115,6 @@ class RedisWrites:
         return asdict(self)
 
 
-def redis_login_args(redis: RedisSettings) -> list[str]:
-    """redis-cli's and redis-benchmark's spelling of the settings' ACL login and TLS (as the workers connect)."""
-    args = []
-    if redis.tls:
-        args.append("--tls")
-        for flag, path in (("--cacert", redis.ssl_ca_certs), ("--cert", redis.ssl_certfile),
-                           ("--key", redis.ssl_keyfile)):  # fmt: skip
-            if path is not None:
-                args += [flag, str(path)]
-    if redis.username is not None:
-        args += ["--user", redis.username]
-    if redis.password is not None:
-        args += ["-a", redis.password.get_secret_value()]
-    return args
-
-
 def redis_write_rate(redis: RedisSettings, key_prefix: str, value_bytes: int, *, pipeline: int = 100,
                      clients: int = 50, min_seconds: float = 1.0) -> RedisWrites:  # fmt: skip
     """SETs with EX 600 of a ``value_bytes`` value under random keys ``<key_prefix><n>`` (n < 100,000), pipelined
@@ -138,7 +123,7 @@ def redis_write_rate(redis: RedisSettings, key_prefix: str, value_bytes: int, *,
     program = shutil.which("redis-benchmark")
     if program is None:
         raise RuntimeError("redis-benchmark not found: apt-get install redis-tools (Debian's redis-server brings it)")
-    base = [program, "-u", redis.url, *redis_login_args(redis), "-P", str(pipeline), "-c", str(clients),
+    base = [program, "-u", redis.url, *cli_args(redis), "-P", str(pipeline), "-c", str(clients),
             "-r", "100000", "--csv"]  # fmt: skip
     write = ["SET", f"{key_prefix}__rand_int__", "x" * value_bytes, "EX", "600"]
     requests = 100_000

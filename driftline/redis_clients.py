@@ -1,6 +1,6 @@
-"""The one translation of ``RedisSettings`` (ACL user, password, TLS) into redis-py's keywords, so that a setting
-means the same to every Redis client of the project: the workers' asyncio client (one server or a cluster), the
-stack's probes, the benchmarks' and the tests' readers.
+"""The one translation of ``RedisSettings`` (ACL user, password, TLS) into redis-py's keywords (and redis-cli's
+flags), so that a setting means the same to every Redis client of the project: the workers' asyncio client (one
+server or a cluster), the stack's probes, the benchmarks' and the tests' readers.
 
 A failure to log in or to trust the server's certificate is a setting to fix, not an outage to wait out:
 ``check_redis`` turns it into one line.
@@ -34,6 +34,23 @@ def connection_options(settings: RedisSettings) -> dict[str, Any]:
             if path is not None:
                 options[keyword] = str(path)
     return options
+
+
+def cli_args(settings: RedisSettings) -> list[str]:
+    """The same login and TLS in redis-cli's and redis-benchmark's flags (the password as ``-a``: pass these in a
+    process's arguments only on a host of your own, or give it ``REDISCLI_AUTH`` instead)."""
+    args = []
+    if settings.tls:
+        args.append("--tls")
+        for flag, path in (("--cacert", settings.ssl_ca_certs), ("--cert", settings.ssl_certfile),
+                           ("--key", settings.ssl_keyfile)):  # fmt: skip
+            if path is not None:
+                args += [flag, str(path)]
+    if settings.username is not None:
+        args += ["--user", settings.username]
+    if settings.password is not None:
+        args += ["-a", settings.password.get_secret_value()]
+    return args
 
 
 def sync_client(settings: RedisSettings, **extra: Any) -> redis.Redis | redis.RedisCluster:

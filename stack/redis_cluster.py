@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import redis
 
 from driftline.errors import StackError
+from driftline.redis_clients import cli_args, connection_options
 from driftline.settings import RedisSettings
 from stack.health import cluster_info
 from stack.services import RedisService
@@ -19,7 +20,9 @@ SLOTS = 16384
 
 
 def _client(node: RedisService, settings: RedisSettings) -> redis.Redis:
-    return redis.Redis(port=node.port, socket_timeout=2, socket_connect_timeout=2, **node.client_options())
+    login = node.login()
+    return redis.Redis(port=node.port, socket_timeout=2, socket_connect_timeout=2, ssl=login.tls,
+                       **connection_options(login))  # fmt: skip
 
 
 def node_problem(node: RedisService, settings: RedisSettings, nodes: int) -> str | None:
@@ -56,11 +59,11 @@ def form_redis_cluster(nodes: Sequence[RedisService], settings: RedisSettings, d
     if _slots_assigned(nodes[0], settings) == 0:
         progress(f"redis cluster: forming {len(nodes) // 2} primaries with a replica each")
         env = dict(os.environ)
-        login = nodes[0].client_options()
-        if login.get("password"):
-            env["REDISCLI_AUTH"] = login["password"]
-        tls = ["--tls", "--cacert", login["ssl_ca_certs"], "--user", login["username"]] if login.get("ssl") else []
-        command = ["redis-cli", *tls, "--cluster", "create", *[n.address for n in nodes], "--cluster-replicas", "1",
+        login = nodes[0].login()
+        if login.password is not None:  # in the environment, not on a command line every user can read
+            env["REDISCLI_AUTH"] = login.password.get_secret_value()
+        flags = cli_args(login.model_copy(update={"password": None}))
+        command = ["redis-cli", *flags, "--cluster", "create", *[n.address for n in nodes], "--cluster-replicas", "1",
                    "--cluster-yes"]  # fmt: skip
         result = subprocess.run(command, env=env, capture_output=True, text=True,
                                 timeout=max(5.0, deadline - time.monotonic()))  # fmt: skip

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from pydantic import SecretStr
+
+from driftline.settings import RedisSettings
 from stack.tls import ServerCertificate, password, stack_ca, tls_dir
 
 USER, ADMIN, REPLICA = "driftline", "admin", "replica"
@@ -111,7 +113,7 @@ class RedisSecurity:
             *cluster,
         ]  # fmt: skip
 
-    def client_options(self, user: str = ADMIN) -> dict[str, Any]:
-        """redis-py keywords to log in as ``user`` over TLS (with ``ssl=True`` for a host-and-port client)."""
-        return {"username": user, "password": self.passwords[user], "ssl_ca_certs": str(self.certificate.ca),
-                "ssl_cert_reqs": "required"}  # fmt: skip
+    def login(self, port: int, user: str = ADMIN) -> RedisSettings:
+        """The settings of a client of the node on ``port`` logged in as ``user`` over TLS."""
+        return RedisSettings(url=f"rediss://127.0.0.1:{port}/0", username=user,
+                             password=SecretStr(self.passwords[user]), ssl_ca_certs=self.certificate.ca)  # fmt: skip

@@ -9,10 +9,10 @@ import subprocess
 from abc import ABC, abstractmethod
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from driftline.errors import StackError
-from driftline.settings import Settings
+from driftline.redis_clients import connection_options
+from driftline.settings import RedisSettings, Settings
 from stack.health import Health, alertmanager_health, prometheus_health, redis_health
 from stack.redis_security import USER, RedisSecurity
 
@@ -184,17 +184,16 @@ class RedisService(Service):
             *cluster,
         ]  # fmt: skip
 
-    def client_options(self) -> dict[str, Any]:
+    def login(self) -> RedisSettings:
         """How the stack itself logs in to this node (probes, forming a cluster): in secure mode as ``admin`` over
         TLS, else with the settings' password if any."""
         if self.secure:
-            return {"ssl": True, **self.security().client_options()}
-        password = self.settings.redis.password
-        return {"password": password.get_secret_value()} if password else {}
+            return self.security().login(self.port)
+        return RedisSettings(url=f"redis://{self.address}/0", password=self.settings.redis.password)
 
     def health(self) -> Health:
-        options = self.client_options()
-        return redis_health(self.port, options=options, tls=bool(options.pop("ssl", False)), cluster=self.clustered)
+        login = self.login()
+        return redis_health(self.port, options=connection_options(login), tls=login.tls, cluster=self.clustered)
 
     def client_env(self) -> dict[str, str]:
         if not self.secure:

@@ -10,7 +10,7 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from driftline.redis_clients import connection_options, display_url, refusal
+from driftline.redis_clients import cli_args, connection_options, display_url, refusal
 from driftline.settings import RedisSettings, Settings
 
 SECURE = RedisSettings(url="rediss://redis.internal:6380/0", username="driftline", password="s3cret",  # type: ignore[arg-type]
@@ -109,3 +109,8 @@ def test_a_url_is_shown_without_its_password() -> None:
     assert display_url("redis://:pw@host:6379/0") == "redis://host:6379/0"
     assert display_url("rediss://user:pw@host:6380") == "rediss://host:6380"
     assert display_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_redis_cli_gets_the_same_login_and_tls_as_its_flags() -> None:
+    assert cli_args(RedisSettings()) == []
+    assert cli_args(SECURE) == ["--tls", "--cacert", "/etc/redis/ca.pem", "--user", "driftline", "-a", "s3cret"]

@@ -70,8 +70,9 @@ def test_a_secured_redis_speaks_tls_only_with_acl_users_and_private_generated_se
     assert env["DRIFTLINE_REDIS__URL"] == "rediss://127.0.0.1:6379/0" and env["DRIFTLINE_REDIS__USERNAME"] == USER
     assert env["DRIFTLINE_REDIS__PASSWORD"] == (tmp_path / "tls" / f"redis-{USER}.password").read_text().strip()
     assert env["DRIFTLINE_REDIS__SSL_CA_CERTS"] == str((tmp_path / "tls" / "ca.pem").resolve())
-    login = node.client_options()
-    assert login["ssl"] and login["username"] == ADMIN  # the stack's own probes log in as admin
+    login = node.login()
+    assert login.tls and login.username == ADMIN  # the stack's own probes log in as admin
+    assert login.ssl_ca_certs == tmp_path.resolve() / "tls" / "ca.pem"
 
 
 def test_set_up_again_keeps_the_passwords_and_the_certificate(tmp_path: Path) -> None:
