@@ -128,9 +128,21 @@ def check_kafka(kafka: KafkaSettings, timeout: float = 15.0) -> bool:
     start in one line instead of in endless retries. True once a broker accepted the connection; False if none
     answers (yet); ``ConfigError`` if a broker refuses the certificate trust or the login."""
     deadline = time.monotonic() + timeout
+    if not any(_listening(server, timeout) for server in kafka.bootstrap_servers.split(",")):
+        return False  # down or starting: callers wait for it as their clients would
+    if kafka.security_protocol == "PLAINTEXT":
+        return True  # nothing to refuse
     if kafka.security_protocol in ("SSL", "SASL_SSL") and not check_tls(kafka, timeout):
         return False
     return _login(kafka, deadline)
+
+
+def _listening(server: str, timeout: float) -> bool:
+    try:
+        socket.create_connection(_address(server), timeout=min(timeout, 2.0)).close()
+    except OSError:
+        return False
+    return True
 
 
 def _login(kafka: KafkaSettings, deadline: float) -> bool:

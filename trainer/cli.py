@@ -50,11 +50,13 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.kafka_clients import check_kafka
     from trainer.app import registry_of, serve, webhook_token
 
     try:  # refuse to start on settings that cannot be served safely: one line, exit 2 as for invalid settings
         webhook_token(settings.trainer)
         registry_of(settings)
+        check_kafka(settings.kafka)  # a refused certificate or login, not a lag exporter failing every interval
     except ConfigError as exc:
         print(f"trainer serve: {exc}", file=sys.stderr)
         return 2

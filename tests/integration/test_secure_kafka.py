@@ -16,7 +16,8 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from driftline.errors import ConfigError
+from driftline.errors import ConfigError, DriftlineError
+from driftline.kafka_admin import admin_client
 from driftline.kafka_clients import check_kafka
 from driftline.redis_clients import sync_client
 from driftline.registry import Registry
@@ -42,8 +43,9 @@ def test_the_broker_refuses_plaintext_and_accepts_the_stacks_settings(secure_kaf
     assert oct(secure_kafka.env_file.stat().st_mode & 0o777) == "0o600"
     with pytest.raises(ConfigError, match="certificate is not trusted by the system's CAs"):  # no CA file set
         check_kafka(kafka.model_copy(update={"ssl_cafile": None}), timeout=10)
-    plaintext = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers)
-    assert not check_kafka(plaintext, timeout=5)  # no broker serves a plaintext client
+    plaintext = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, request_timeout_ms=3000)
+    with pytest.raises(DriftlineError, match="cannot reach Kafka"):  # no broker serves a plaintext client
+        admin_client(plaintext).close()
 
 
 def test_records_are_scored_into_redis_through_the_secured_broker(secure_pipeline: Pipeline) -> None:
@@ -129,6 +131,7 @@ COMMANDS = {
     "producer (confluent-kafka)": [str(Path(sys.executable).parent / "driftline"), "produce", "--count", "10", "-q"],
     "worker (aiokafka, faust)": [sys.executable, "-m", "processors", "worker"],
     "supervisor": [str(Path(sys.executable).parent / "driftline"), "process", "--workers", "1"],
+    "trainer (kafka-python, aiokafka)": [sys.executable, "-m", "trainer", "serve"],
 }
 
 
@@ -146,6 +149,6 @@ def test_wrong_settings_fail_in_one_line_not_a_hang(secure_kafka_settings: Kafka
     took = time.monotonic() - started
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     expected = "refused the login of user 'driftline'" if wrong is _wrong_password else "certificate is not trusted"
-    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.returncode == (2 if command.startswith("trainer") else 1), result.stderr[-3000:]
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert took < REFUSAL_DEADLINE, f"took {took:.0f}s: {lines}"
