@@ -27,11 +27,31 @@ _BATCH_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _GC_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
-class ProcessorMetrics:
-    """Every metric one worker exposes. Create one per worker with its own registry."""
+class ModelMetrics:
+    """The metrics of a model slot (processors/model_slot.py): which version serves, its swaps, the fallback. A
+    worker and an HTTP scoring server both keep them, under the same names, so dashboards and alerts read both."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.model_info = Gauge("driftline_model_info", "The model version serving (1)",
+                                ["model", "version", "fingerprint"], registry=registry)  # fmt: skip
+        self.model_swaps = Counter("driftline_model_swaps", "Model swaps, by outcome", ["outcome"], registry=registry)
+        self.model_fallback = Gauge("driftline_model_fallback", "1 while the version serving is not production, which "
+                                    "does not load (0 otherwise)", registry=registry)  # fmt: skip
+        for outcome in ("succeeded", "failed"):
+            self.model_swaps.labels(outcome=outcome)
+
+    def set_model(self, model: str, version: int, fingerprint: str) -> None:
+        """model_info shows exactly one series: the version serving now."""
+        self.model_info.clear()
+        self.model_info.labels(model=model, version=str(version), fingerprint=fingerprint).set(1)
+
+
+class ProcessorMetrics(ModelMetrics):
+    """Every metric one worker exposes. Create one per worker with its own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)
         # process_* (memory, CPU, open fds, start time), python_info and python_gc_*, read at scrape time only
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
@@ -54,11 +74,6 @@ class ProcessorMetrics:
             p + "end_to_end_latency_seconds", "Record event time to its prediction written in Redis",
             buckets=_LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
-        self.model_info = Gauge(p + "model_info", "The model version serving (1)", ["model", "version", "fingerprint"],
-                                registry=registry)  # fmt: skip
-        self.model_swaps = Counter(p + "model_swaps", "Model swaps, by outcome", ["outcome"], registry=registry)
-        self.model_fallback = Gauge(p + "model_fallback", "1 while the version serving is not production, which "
-                                    "does not load (0 otherwise)", registry=registry)  # fmt: skip
         self.redis_retries = Counter(p + "redis_retries", "Failed Redis writes that were retried",
                                      registry=registry)  # fmt: skip
         self.feature_drift_psi = Gauge(p + "feature_drift_psi", "PSI of a feature over the drift window",
@@ -105,13 +120,6 @@ class ProcessorMetrics:
             self.records.labels(outcome=outcome)
         for outcome in ("matched", "unmatched"):
             self.labels.labels(outcome=outcome)
-        for outcome in ("succeeded", "failed"):
-            self.model_swaps.labels(outcome=outcome)
-
-    def set_model(self, model: str, version: int, fingerprint: str) -> None:
-        """model_info shows exactly one series: the version serving now."""
-        self.model_info.clear()
-        self.model_info.labels(model=model, version=str(version), fingerprint=fingerprint).set(1)
 
 
 class BatchHistogram(Collector):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from driftline.bundle import ModelBundle
 from driftline.errors import DriftlineError
 from driftline.registry import Registry
-from processors.metrics import ProcessorMetrics
+from processors.metrics import ModelMetrics
 from processors.scoring_step import ScoringStep
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class ModelSlot:
     def __init__(
         self,
         registry: Registry,
-        metrics: ProcessorMetrics,
+        metrics: ModelMetrics,
         *,
         loader: Loader = load_step,
         on_swap: Sequence[Callable[[ModelBundle], None]] = (),

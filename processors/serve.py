@@ -35,7 +35,6 @@ from driftline.records import Reason, Rejection
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
-from processors.metrics import ProcessorMetrics
 from processors.model_slot import Loader, ModelSlot, load_step
 from processors.scoring_step import Incoming
 from processors.serve_batcher import Batcher
@@ -84,8 +83,7 @@ def create_serve_app(settings: Settings, *, loader: Loader = load_step) -> web.A
     s = settings.serve
     metrics = ServeMetrics(CollectorRegistry(auto_describe=True))
     registry = Registry.from_settings(settings, sign=False)  # verifies signatures if a public key is set
-    # ModelSlot uses only model_swaps, model_fallback and set_model, which ServeMetrics has under the same names.
-    slot = ModelSlot(registry, cast(ProcessorMetrics, metrics), loader=loader)
+    slot = ModelSlot(registry, metrics, loader=loader)
     scorer = Scorer(slot, metrics)
     batcher: Batcher[HttpRecord, Outcome] = Batcher(
         scorer, max_batch_size=s.max_batch_size, max_wait_seconds=s.max_wait_ms / 1000.0,

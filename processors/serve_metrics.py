@@ -6,17 +6,19 @@ kept by the same ``ModelSlot``), so the model dashboards and the swap alerts rea
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+
+from processors.metrics import ModelMetrics
 
 _LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
-class ServeMetrics:
+class ServeMetrics(ModelMetrics):
     """Every metric one HTTP scoring server exposes. One per server, with its own registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         p = "driftline_serve_"
@@ -29,17 +31,5 @@ class ServeMetrics:
                                     buckets=_BATCH_BUCKETS, registry=registry)  # fmt: skip
         self.request_seconds = Histogram(p + "request_seconds", "Time to answer a scoring request",
                                          buckets=_LATENCY_BUCKETS, registry=registry)  # fmt: skip
-        self.model_info = Gauge("driftline_model_info", "The model version serving (1)",
-                                ["model", "version", "fingerprint"], registry=registry)  # fmt: skip
-        self.model_swaps = Counter("driftline_model_swaps", "Model swaps, by outcome", ["outcome"], registry=registry)
-        self.model_fallback = Gauge("driftline_model_fallback", "1 while the version serving is not production, "
-                                    "which does not load (0 otherwise)", registry=registry)  # fmt: skip
         for outcome in ("scored", "rejected"):
             self.records.labels(outcome=outcome)
-        for outcome in ("succeeded", "failed"):
-            self.model_swaps.labels(outcome=outcome)
-
-    def set_model(self, model: str, version: int, fingerprint: str) -> None:
-        """model_info shows exactly one series: the version serving now."""
-        self.model_info.clear()
-        self.model_info.labels(model=model, version=str(version), fingerprint=fingerprint).set(1)
