@@ -4,6 +4,7 @@
 - a label event on ``<prefix>labels``: ``{"id", "label", "event_time"}``;
 - a prediction document, in Redis under ``prediction_key`` and on ``<prefix>predictions``;
 - a model update on ``<prefix>model-updates``: ``{"model", "version", "fingerprint", "set_at"}``;
+- a model swap on ``<prefix>model-swaps``: where in the records topic a worker's new version began to score;
 - the headers of a dead letter on ``<prefix>dead-letter``.
 
 Producers, processors and trainer all go through these functions, so each format has one set of rules.
@@ -90,9 +91,13 @@ def encode_predictions(
     scores: Sequence[Any],
     labels: Sequence[object],
     event_times: Sequence[int],
+    partitions: Sequence[int] | None = None,
+    offsets: Sequence[int] | None = None,
 ) -> list[bytes]:
-    """One document per record: ``score`` (binary) or ``scores`` (multiclass), the predicted label, the version that
-    made it, the record's event time and when it was scored (epoch seconds, written as ISO-8601 UTC)."""
+    """One document per record: ``score`` (binary) or ``scores`` (multiclass), the predicted label, the version and
+    preprocessing fingerprint that made it, the record's event time, when it was scored (epoch seconds, written as
+    ISO-8601 UTC) and, for a record read from Kafka (``partitions[i] >= 0``), its ``partition`` and ``offset`` on the
+    records topic, so that ``driftline replay`` can score it again."""
     head = {
         "model": model,
         "version": version,
@@ -100,10 +105,16 @@ def encode_predictions(
         "scored_at": datetime.fromtimestamp(scored_at, UTC).isoformat(timespec="milliseconds"),
     }
     score_key = "score" if binary else "scores"
-    return [
-        orjson.dumps({"id": rid, **head, score_key: value, "label": label, "event_time": when})
+    documents = [
+        {"id": rid, **head, score_key: value, "label": label, "event_time": when}
         for rid, value, label, when in zip(ids, scores, labels, event_times, strict=True)
     ]
+    if partitions is not None and offsets is not None:
+        for document, partition, offset in zip(documents, partitions, offsets, strict=True):
+            if partition >= 0:
+                document["partition"] = partition
+                document["offset"] = offset
+    return [orjson.dumps(document) for document in documents]
 
 
 def decode_prediction(raw: bytes | str) -> Prediction:
@@ -116,6 +127,35 @@ def decode_prediction(raw: bytes | str) -> Prediction:
                           event_time=when if known else None)  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a prediction document: {raw[:200]!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPrediction:
+    """What replay needs of a prediction read back from the predictions topic: where its record was, and what
+    made it and what it said (``score``: a float for a binary model, a list of floats for a multiclass one)."""
+
+    id: str
+    partition: int
+    offset: int
+    version: int
+    fingerprint: str
+    score: float | list[float]
+    label: object
+
+
+def decode_recorded_prediction(raw: bytes | None) -> RecordedPrediction | None:
+    """The prediction in ``raw`` with its source position; None if it has none (scored over HTTP, or written before
+    predictions named their record's position). Raises ValueError if ``raw`` is not a prediction document."""
+    try:
+        data = orjson.loads(raw or b"")
+        if "partition" not in data:
+            return None
+        score = data["score"] if "score" in data else data["scores"]
+        return RecordedPrediction(id=str(data["id"]), partition=int(data["partition"]), offset=int(data["offset"]),
+                                  version=int(data["version"]), fingerprint=str(data["fingerprint"]), score=score,
+                                  label=data["label"])  # fmt: skip
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a prediction document: {(raw or b'')[:200]!r}") from exc
 
 
 # --- model updates --------------------------------------------------------------------------------------------
@@ -151,6 +191,45 @@ def decode_model_update(raw: bytes | None) -> ModelUpdate | None:
                            set_at=str(data.get("set_at", "")))  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         logger.warning("ignoring a malformed model update: %r", (raw or b"")[:200])
+        return None
+
+
+# --- model swaps ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSwap:
+    """A worker put ``version`` in service: for each records-topic partition it held, the first offset that
+    ``version`` scored there (``positions``). ``previous`` is None for the worker's first model."""
+
+    model: str
+    version: int
+    fingerprint: str
+    previous: int | None
+    worker: str
+    topic: str
+    positions: dict[int, int]
+    swapped_at: str  # ISO-8601 UTC
+
+
+def encode_model_swap(swap: ModelSwap) -> bytes:
+    return orjson.dumps({"model": swap.model, "version": swap.version, "fingerprint": swap.fingerprint,
+                         "previous": swap.previous, "worker": swap.worker, "topic": swap.topic,
+                         "positions": {str(p): o for p, o in sorted(swap.positions.items())},
+                         "swapped_at": swap.swapped_at})  # fmt: skip
+
+
+def decode_model_swap(raw: bytes | None) -> ModelSwap | None:
+    """The swap in ``raw``; None (and a warning) for a malformed one."""
+    try:
+        data = orjson.loads(raw or b"")
+        previous = data["previous"]
+        return ModelSwap(model=str(data["model"]), version=int(data["version"]), fingerprint=str(data["fingerprint"]),
+                         previous=None if previous is None else int(previous), worker=str(data["worker"]),
+                         topic=str(data["topic"]), positions={int(p): int(o) for p, o in data["positions"].items()},
+                         swapped_at=str(data["swapped_at"]))  # fmt: skip
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        logger.warning("ignoring a malformed model swap: %r", (raw or b"")[:200])
         return None
 
 

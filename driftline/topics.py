@@ -38,6 +38,10 @@ class Topics:
     def model_updates(self) -> str:
         return f"{self.prefix}model-updates"
 
+    @property
+    def model_swaps(self) -> str:
+        return f"{self.prefix}model-swaps"
+
 
 @dataclass(frozen=True)
 class ProcessorGroups:
@@ -72,4 +76,5 @@ def topic_specs(
         TopicSpec(topics.predictions, predictions, {}),
         TopicSpec(topics.dead_letter, dead_letter, {}),
         TopicSpec(topics.model_updates, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(topics.model_swaps, 1, {}),  # one message per swap per worker: kept, as the records are
     ]

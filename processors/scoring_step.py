@@ -63,7 +63,8 @@ class ScoringStep:
         else:
             scores, labels, counts = np.empty(0), [], {}
         inference = time.perf_counter() - started
-        documents = self._documents(batch, scores, labels, now=time.time() if now is None else now)
+        sources = [messages[i] for i in batch.index.tolist()]
+        documents = self._documents(batch, scores, labels, sources, now=time.time() if now is None else now)
         return StepResult(
             ids=batch.ids,
             indexes=batch.index.tolist(),
@@ -75,8 +76,10 @@ class ScoringStep:
             version=self.bundle.version,
         )
 
-    def _documents(self, batch: RecordBatch, scores: np.ndarray, labels: list[object], *, now: float) -> list[bytes]:
+    def _documents(self, batch: RecordBatch, scores: np.ndarray, labels: list[object], sources: list[Incoming], *,
+                   now: float) -> list[bytes]:  # fmt: skip
         b = self.bundle
         return encode_predictions(batch.ids, model=b.model_name, version=b.version, fingerprint=b.fingerprint,
                                   scored_at=now, binary=self._binary, scores=scores.tolist(), labels=labels,
-                                  event_times=batch.event_time_ms.tolist())  # fmt: skip
+                                  event_times=batch.event_time_ms.tolist(), partitions=[m.partition for m in sources],
+                                  offsets=[m.offset for m in sources])  # fmt: skip
