@@ -39,6 +39,7 @@ from processors.pipeline import BatchPipeline
 from processors.publisher import Publisher
 from processors.redis_sink import RedisSink, redis_client
 from processors.scoring_step import Incoming
+from processors.swap_log import SwapLog
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,10 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     def stopping() -> bool:
         return bool(app.should_stop)
 
+    swaps = SwapLog(publisher, topic=topics.model_swaps, records_topic=topics.records,
+                    worker=f"{socket.gethostname()}.{worker_index}")  # fmt: skip
     pipeline = BatchPipeline(slot=slot, drift=drift, sink=sink, sender=publisher, topics=topics, metrics=metrics,
-                             stopping=stopping)  # fmt: skip
+                             stopping=stopping, swaps=swaps)  # fmt: skip
 
     def assigned(topic: str, n: int) -> None:
         metrics.assigned_partitions.labels(topic=topic).set(n)
@@ -136,8 +139,10 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     async def score_records() -> None:
         await slot.wait_ready()
         await publisher.start()
+        records = consumer(topics.records, group, p.batch_within_seconds)  # made here: it needs the running loop
+        swaps.positions = records.positions
         try:
-            await _guarded(consumer(topics.records, group, p.batch_within_seconds).run(pipeline), "records", stopping)
+            await _guarded(records.run(pipeline), "records", stopping)
         finally:  # after the consumer: its last batches' acknowledgements come from this producer
             await publisher.stop()
 

@@ -173,6 +173,18 @@ class BatchConsumer:
             **client_options(kafka),
         )
 
+    async def positions(self) -> dict[int, int]:
+        """The next offset this consumer hands over for each partition of its topic that it holds (a partition whose
+        position it cannot tell within a second is left out)."""
+        found: dict[int, int] = {}
+        for tp in self._consumer.assignment():
+            if tp.topic == self.topic:
+                try:
+                    found[tp.partition] = await asyncio.wait_for(self._consumer.position(tp), timeout=1.0)
+                except (TimeoutError, KafkaError) as exc:
+                    logger.warning("no position for partition=%s: %r", tp.partition, exc)
+        return found
+
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         # Commit what is in flight while the partitions are still ours, so their next owner does not redo it.
         await self._commits.drain()

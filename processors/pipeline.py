@@ -22,6 +22,7 @@ from processors.drift_monitor import DriftMonitor
 from processors.metrics import ProcessorMetrics
 from processors.model_slot import ModelSlot
 from processors.scoring_step import Incoming, StepResult
+from processors.swap_log import SwapLog
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Sender(Protocol):
 
 class BatchPipeline:
     def __init__(self, *, slot: ModelSlot, drift: DriftMonitor, sink: Sink, sender: Sender, topics: Topics,
-                 metrics: ProcessorMetrics, stopping: Callable[[], bool],
+                 metrics: ProcessorMetrics, stopping: Callable[[], bool], swaps: SwapLog | None = None,
                  wall_ms: Callable[[], float] = lambda: time.time() * 1000.0) -> None:  # fmt: skip
         self.slot = slot
         self.drift = drift
@@ -52,15 +53,20 @@ class BatchPipeline:
         self.topics = topics
         self.metrics = metrics
         self._stopping = stopping
+        self.swaps = swaps
         self._wall_ms = wall_ms
 
     async def __call__(self, messages: list[Incoming]) -> Awaitable[object] | None:
         started = time.perf_counter()
         self.slot.swap_staged()
-        result = self.slot.step(messages)
+        step = self.slot.step
+        result = step(messages)
         pending = [await self._dead_letter(messages[r.index], r) for r in result.rejections]
         if not await self.sink.write(result.ids, result.documents, stopping=self._stopping):
             return None
+        swapped = await self.swaps.observe(messages, step.bundle) if self.swaps else None
+        if swapped is not None:
+            pending.append(swapped)
         written_ms = self._wall_ms()
         if result.ids:
             pending.append(await self._send_predictions(messages, result))
