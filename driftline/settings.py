@@ -169,6 +169,11 @@ class TrainerSettings(_Section):
         0.005, ge=0, description="the lower bound of the 95% interval of the challenger's holdout accuracy gain over "
         "the champion (paired bootstrap) must exceed this",
     )  # fmt: skip
+    promote_now_gain: float = Field(
+        0.05, ge=0, le=1, description="a retrain's winner whose holdout accuracy gain over the champion has a 95% "
+        "lower bound at least this is promoted at once (the champion is clearly broken); a smaller win becomes "
+        "staging and waits for a shadow trial on live labels",
+    )  # fmt: skip
     retrain_window: int = Field(
         20_000, ge=100, description="most labeled records a retrain learns from (the newest, after the change point)"
     )

@@ -79,6 +79,7 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
     t = settings.trainer
     policy = RetrainPolicy(
         margin=t.promote_margin,
+        promote_now_gain=t.promote_now_gain,
         holdout_fraction=t.holdout_fraction,
         min_rows=t.retrain_min_rows,
         config=TrainConfig(seed=t.seed, max_epochs=t.max_epochs),
@@ -86,8 +87,11 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
         resamples=t.bootstrap_resamples,
     )
 
-    def release(candidate: Candidate, why: str) -> int:
-        version = register_candidate(registry, candidate, source_description=f"retrain: {why}", promote=True)
+    def release(candidate: Candidate, why: str, promote: bool) -> int:
+        version = register_candidate(registry, candidate, source_description=f"retrain: {why}", promote=promote)
+        if not promote:
+            registry.stage(version)  # workers follow the staging alias on their reconcile timer
+            return version
         message = publish_update(settings.kafka, registry)
         logger.info("announced %s", message)
         return version
@@ -112,8 +116,9 @@ async def _serve(settings: Settings) -> None:
                                  settle_rounds=t.settle_rounds, settle_seconds=t.settle_seconds)  # fmt: skip
 
     def production() -> dict[str, Any]:
-        alias = registry.alias("production")
-        return {"model": registry.model, "production": alias.version if alias else None}
+        alias, staging = registry.alias("production"), registry.alias("staging")
+        return {"model": registry.model, "production": alias.version if alias else None,
+                "staging": staging.version if staging else None}
 
     scheduler.submit(functools.partial(warm_up, registry))
     groups = ProcessorGroups.of(settings.kafka.topic_prefix, settings.processor.group_id)

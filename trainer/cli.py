@@ -71,7 +71,7 @@ def _retrain(args: argparse.Namespace, settings: Settings) -> int:
     since_ms = int(args.since * 1000) if args.since is not None else None
     result = build_retrain(settings, registry_of(settings))(RetrainRequest(args.reason, since_ms))
     print(f"retrain {result.outcome}: {result.reason} ({result.rows:,} recent labeled rows, {result.seconds:.0f}s)")
-    return 0 if result.outcome in ("promoted", "rejected", "skipped") else 1
+    return 0 if result.outcome in ("promoted", "staged", "rejected", "skipped") else 1
 
 
 def _announce(settings: Settings, registry: Registry) -> None:
@@ -89,12 +89,17 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("version", "created", "fingerprint", "accuracy", "roc_auc", "production")
-    for v in registry_of(settings).versions():
+    from driftline.registry import STAGING
+
+    registry = registry_of(settings)
+    staging = registry.alias(STAGING)
+    table = Table("version", "created", "fingerprint", "accuracy", "roc_auc", "alias")
+    for v in registry.versions():
         acc, auc = v.metrics.get("accuracy"), v.metrics.get("roc_auc")
+        alias = "◀ production" if v.is_production else ("◀ staging" if staging and staging.version == v.version else "")
         table.add_row(str(v.version), str(v.created_at), v.fingerprint[:12],
                       f"{acc:.4f}" if acc is not None else "-", f"{auc:.4f}" if auc is not None else "-",
-                      "◀ production" if v.is_production else "")  # fmt: skip
+                      alias)  # fmt: skip
     Console().print(table)
     return 0
 
@@ -132,7 +137,7 @@ def _models_move(args: argparse.Namespace, settings: Settings) -> int:
     warm-up), and only then move the production alias and tell every worker."""
     from driftline.bundle import ModelBundle
     from driftline.errors import VersionNotFound
-    from driftline.registry import PRODUCTION
+    from driftline.registry import PRODUCTION, STAGING
 
     registry = registry_of(settings)
     promote = args.models_command == "promote"
@@ -144,8 +149,10 @@ def _models_move(args: argparse.Namespace, settings: Settings) -> int:
         ModelBundle.load(registry, target)
     except DriftlineError as exc:
         raise DriftlineError(f"version {target} would not serve, production stays as it is: {exc}") from exc
+    staged = registry.alias(STAGING)
     alias = registry.promote(target) if promote else registry.rollback()
-    print(f"production is version {alias.version} (previous: {alias.previous})")
+    print(f"production is version {alias.version} (previous: {alias.previous})"
+          + ("; staging cleared" if promote and staged is not None and staged.version == target else ""))
     _announce(settings, registry)
     return 0
 
@@ -191,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = models_commands.add_parser("show", help="one version: files, hashes, metrics, training")
     show.add_argument("version", type=int)
     show.set_defaults(handler=_models_show)
-    promote_version = models_commands.add_parser("promote", help="make a version production (every worker follows)")
+    promote_version = models_commands.add_parser(
+        "promote", help="make a version production, e.g. the staging one (every worker follows)")
     promote_version.add_argument("version", type=int)
     promote_version.set_defaults(handler=_models_move)
     models_commands.add_parser("rollback", help="production back to the previous version (every worker follows)"

@@ -34,7 +34,7 @@ class TrainerMetrics:
         )  # fmt: skip
         self.model_eval = Gauge(p + "model_eval", "Holdout metrics of the models compared at the last retrain",
                                 ["version", "metric"], registry=registry)  # fmt: skip
-        for outcome in ("promoted", "rejected", "failed", "skipped"):
+        for outcome in ("promoted", "staged", "rejected", "failed", "skipped"):
             self.retrains.labels(outcome=outcome)
         for alertname in sorted(RETRAIN_ALERTS):
             self.alerts_received.labels(alertname=alertname)

@@ -6,7 +6,10 @@ models are judged on the world as it is now. The challenger comes from a bounded
 The gate, with error bars: on the holdout rows, the paired bootstrap interval of the challenger's accuracy minus
 the champion's must lie wholly above the margin (its lower bound > margin), and the interval of its accuracy minus
 the majority-class baseline's (always answering the holdout's most frequent class) wholly above 0. Only such a
-challenger is registered, promoted and announced (publishing only versions that passed the gate).
+challenger is registered. It becomes ``staging`` (workers score it in the shadow of production until the trainer
+promotes it on live labels, trainer/staging.py), unless the champion is clearly broken: the lower bound of the gain's
+interval is at least ``promote_now_gain`` (the champion loses that much accuracy, beyond chance, on the newest labeled
+data), when it is promoted and announced at once, so that the loop heals within seconds (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from trainer.training import Candidate, TrainConfig, class_indices
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["promoted", "rejected", "failed", "skipped"]
+Outcome = Literal["promoted", "staged", "rejected", "failed", "skipped"]
 GATE_METRIC = "accuracy"
 
 
@@ -52,6 +55,7 @@ class RetrainResult:
 @dataclass(frozen=True)
 class RetrainPolicy:
     margin: float = 0.005  # the lower bound of the challenger's holdout accuracy gain must exceed this
+    promote_now_gain: float = 0.05  # a lower bound at least this: the champion is clearly broken, skip staging
     holdout_fraction: float = 0.2
     min_rows: int = 2000
     config: TrainConfig = field(default_factory=TrainConfig)
@@ -100,9 +104,11 @@ def retrain(
     load_recent: Callable[[Contract], pd.DataFrame],
     policy: RetrainPolicy,
     *,
-    release: Callable[[Candidate, str], int],
+    release: Callable[[Candidate, str, bool], int],
 ) -> RetrainResult:
-    """Run one retrain; never raises for an expected failure (it is reported as the outcome)."""
+    """Run one retrain; never raises for an expected failure (it is reported as the outcome).
+
+    ``release(candidate, why, promote)`` registers the winner and makes it production (``promote``) or staging."""
     started = time.perf_counter()
 
     def done(outcome: Outcome, reason: str, **extra: Any) -> RetrainResult:
@@ -139,8 +145,20 @@ def retrain(
                              "challenger_holdout": challenger_eval, "comparison": comparison, "rows": rows}  # fmt: skip
     if not promote:
         return done("rejected", why, **extra)
+    now = promote_now(comparison, policy.promote_now_gain)
     try:
-        version = release(candidate, why)
+        version = release(candidate, why, now)
     except DriftlineError as exc:
         return done("failed", f"release failed: {exc}", **extra)
-    return done("promoted", f"version {version}: {why}", new_version=version, **extra)
+    if now:
+        return done("promoted", f"version {version}: {why}; the champion is clearly broken (gain's lower bound at "
+                    f"least {policy.promote_now_gain:.4f}): promoted without a shadow trial", new_version=version,
+                    **extra)  # fmt: skip
+    return done("staged", f"version {version} is staging, promoted once it beats production on live labels: {why}",
+                new_version=version, **extra)  # fmt: skip
+
+
+def promote_now(comparison: dict[str, Any], promote_now_gain: float) -> bool:
+    """Whether a challenger that passed the gate skips staging: the lower bound of its holdout accuracy gain over
+    the champion (the gate's paired-bootstrap interval) is at least ``promote_now_gain``."""
+    return float(comparison["vs_champion"]["ci"][0]) >= promote_now_gain

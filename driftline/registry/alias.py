@@ -16,6 +16,7 @@ from driftline.registry.files import fsync_dir
 from driftline.registry.manifest import iso
 
 PRODUCTION = "production"
+STAGING = "staging"  # a retrain's winner waits here, scored in the shadow, until it is promoted
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,13 @@ def write_alias(path: Path, info: AliasInfo) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def remove_alias(path: Path) -> bool:
+    """Remove the alias stored at ``path`` (fsync'd); False if it was not set."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    fsync_dir(path.parent)
+    return True

@@ -27,7 +27,7 @@ import orjson
 
 from driftline.errors import ConfigError, IntegrityError, VersionNotFound
 from driftline.modelio import inspect_keras_archive
-from driftline.registry.alias import PRODUCTION, AliasInfo, read_alias, write_alias
+from driftline.registry.alias import PRODUCTION, STAGING, AliasInfo, read_alias, remove_alias, write_alias
 from driftline.registry.files import fsync_dir, sweep_stale, write_file
 from driftline.registry.lock import locked
 from driftline.registry.manifest import (
@@ -222,8 +222,30 @@ class Registry:
             return self._write_alias(name, version, None if current is None else current.version)
 
     def promote(self, version: int) -> AliasInfo:
-        """Make ``version`` production."""
-        return self.set_alias(PRODUCTION, version)
+        """Make ``version`` production; if it was staging, staging is cleared (it has nothing left to prove)."""
+        with self._locked():
+            current = self.alias(PRODUCTION)
+            if current is not None and current.version == version:
+                info = current
+            else:
+                info = self._write_alias(PRODUCTION, version, None if current is None else current.version)
+            staging = self.alias(STAGING)
+            if staging is not None and staging.version == version:
+                remove_alias(self._alias_path(STAGING))
+                logger.info("alias=%s model=%s cleared: version %d is production", STAGING, self.model, version)
+        return info
+
+    def stage(self, version: int) -> AliasInfo:
+        """Make ``version`` staging: workers score it beside production until it is promoted or discarded."""
+        return self.set_alias(STAGING, version)
+
+    def clear_alias(self, name: str) -> bool:
+        """Remove alias ``name`` (e.g. a staging version that lost); False if it was not set."""
+        with self._locked():
+            removed = remove_alias(self._alias_path(name))
+        if removed:
+            logger.info("alias=%s model=%s cleared", name, self.model)
+        return removed
 
     def rollback(self, name: str = PRODUCTION) -> AliasInfo:
         """Point ``name`` back at its ``previous`` version and clear ``previous``: a second rollback without a
