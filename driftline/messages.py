@@ -70,6 +70,20 @@ def prediction_key(key_prefix: str, record_id: str) -> str:
     return f"{key_prefix}pred:{record_id}"
 
 
+def shadow_key(key_prefix: str, record_id: str) -> str:
+    """The Redis key of a record's shadow prediction (the staging version's; same document as ``prediction_key``'s)."""
+    return f"{key_prefix}shadow:{record_id}"
+
+
+SHADOW_PAIR_OUTCOMES = ("both_right", "both_wrong", "staging_only", "production_only")
+
+
+def shadow_pairs_key(key_prefix: str, model: str, production: int, staging: int) -> str:
+    """The Redis hash of paired label outcomes (fields ``SHADOW_PAIR_OUTCOMES``) of one staging version against one
+    production version: records both scored whose label arrived, counted by the workers' label join."""
+    return f"{key_prefix}shadow-pairs:{model}:{production}:{staging}"
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """What the label join needs of a stored prediction."""

@@ -31,6 +31,11 @@ class Topics:
         return f"{self.prefix}predictions"
 
     @property
+    def predictions_shadow(self) -> str:
+        """The staging version's predictions, scored beside production's (never in their place)."""
+        return f"{self.prefix}predictions-shadow"
+
+    @property
     def dead_letter(self) -> str:
         return f"{self.prefix}dead-letter"
 
@@ -74,6 +79,7 @@ def topic_specs(
         TopicSpec(topics.records, records, {}),
         TopicSpec(topics.labels, labels, {}),
         TopicSpec(topics.predictions, predictions, {}),
+        TopicSpec(topics.predictions_shadow, predictions, {}),
         TopicSpec(topics.dead_letter, dead_letter, {}),
         TopicSpec(topics.model_updates, 1, {"cleanup.policy": "compact"}),
         TopicSpec(topics.model_swaps, 1, {}),  # one message per swap per worker: kept, as the records are

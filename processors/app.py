@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from driftline.kafka_admin import ensure_topics
 from driftline.log_limit import limit_repeats
-from driftline.messages import decode_model_update
+from driftline.messages import decode_model_update, shadow_key
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import ProcessorGroups, Topics
@@ -39,6 +39,7 @@ from processors.pipeline import BatchPipeline
 from processors.publisher import Publisher
 from processors.redis_sink import RedisSink, redis_client
 from processors.scoring_step import Incoming
+from processors.shadow import ShadowSlot
 from processors.swap_log import SwapLog
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     slot = ModelSlot(registry, metrics, on_swap=[lambda bundle: drift.reset(bundle.profile)])
     client = redis_client(settings.redis)
     sink = RedisSink(client, settings.redis, on_retry=lambda exc: metrics.redis_retries.inc())
+    shadow = ShadowSlot(registry)  # the staging version, scored beside production while one exists
+    shadow_sink = RedisSink(client, settings.redis, on_retry=lambda exc: metrics.redis_retries.inc(), key=shadow_key)
     labels = LabelJoin(client, settings.redis, metrics, change_delta=p.error_change_delta,
                        change_min_window=p.error_change_min_window, change_grace=p.error_change_grace)  # fmt: skip
     options = faust_options(settings, worker_index)
@@ -88,7 +91,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     swaps = SwapLog(publisher, topic=topics.model_swaps, records_topic=topics.records,
                     worker=f"{socket.gethostname()}.{worker_index}")  # fmt: skip
     pipeline = BatchPipeline(slot=slot, drift=drift, sink=sink, sender=publisher, topics=topics, metrics=metrics,
-                             stopping=stopping, swaps=swaps)  # fmt: skip
+                             stopping=stopping, swaps=swaps, shadow=shadow, shadow_sink=shadow_sink)  # fmt: skip
 
     def assigned(topic: str, n: int) -> None:
         metrics.assigned_partitions.labels(topic=topic).set(n)
@@ -114,10 +117,12 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
         await asyncio.get_running_loop().run_in_executor(None, ensure_topics, settings.kafka)
         while not await slot.reconcile():
             await asyncio.sleep(2.0)
+        await shadow.reconcile()
 
     @app.timer(interval=p.model_reconcile_seconds)
     async def reconcile() -> None:
         await slot.reconcile()
+        await shadow.reconcile()
 
     @app.timer(interval=1.0)  # waiting labels come due every second (LabelJoin.retry_seconds)
     async def late_labels() -> None:
@@ -134,6 +139,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
             if update is not None and update.model == settings.registry.model_name:
                 logger.info("model update heard: version=%s; following the production alias", update.version)
                 await slot.reconcile()
+                await shadow.reconcile()  # a promotion from staging clears the staging alias
 
     @app.task
     async def score_records() -> None:

@@ -21,7 +21,8 @@ from driftline.topics import Topics
 from processors.drift_monitor import DriftMonitor
 from processors.metrics import ProcessorMetrics
 from processors.model_slot import ModelSlot
-from processors.scoring_step import Incoming, StepResult
+from processors.scoring_step import Incoming, ScoringStep, StepResult
+from processors.shadow import ShadowSlot
 from processors.swap_log import SwapLog
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Sender(Protocol):
 class BatchPipeline:
     def __init__(self, *, slot: ModelSlot, drift: DriftMonitor, sink: Sink, sender: Sender, topics: Topics,
                  metrics: ProcessorMetrics, stopping: Callable[[], bool], swaps: SwapLog | None = None,
+                 shadow: ShadowSlot | None = None, shadow_sink: Sink | None = None,
                  wall_ms: Callable[[], float] = lambda: time.time() * 1000.0) -> None:  # fmt: skip
         self.slot = slot
         self.drift = drift
@@ -54,6 +56,8 @@ class BatchPipeline:
         self.metrics = metrics
         self._stopping = stopping
         self.swaps = swaps
+        self.shadow = shadow
+        self.shadow_sink = shadow_sink
         self._wall_ms = wall_ms
 
     async def __call__(self, messages: list[Incoming]) -> Awaitable[object] | None:
@@ -73,16 +77,38 @@ class BatchPipeline:
         self._observe(result, written_ms)
         if result.counts:
             self.drift.add(result.counts)
+        shadow = self.shadow.active(result.version) if self.shadow is not None and result.ids else None
+        if shadow is not None:
+            shadowed = await self._shadow(shadow, messages)
+            if shadowed is False:
+                return None
+            if shadowed is not True:
+                pending.append(shadowed)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return asyncio.gather(*pending)
 
-    async def _send_predictions(self, messages: list[Incoming], result: StepResult) -> Awaitable[object]:
+    async def _shadow(self, step: ScoringStep, messages: list[Incoming]) -> Awaitable[object] | bool:
+        """Score the batch with the staging version: its predictions to Redis (shadow keys) and to the shadow topic.
+        False if Redis was not written (the worker is stopping: the batch is not acked), True if nothing to send."""
+        try:
+            result = step(messages)
+        except Exception:  # the shadow must never fail production's batch
+            logger.exception("shadow scoring with staging version=%s failed; batch not shadowed", step.bundle.version)
+            return True
+        if not result.ids or self.shadow_sink is None:
+            return True
+        if not await self.shadow_sink.write(result.ids, result.documents, stopping=self._stopping):
+            return False
+        return await self._send_predictions(messages, result, self.topics.predictions_shadow)
+
+    async def _send_predictions(self, messages: list[Incoming], result: StepResult,
+                                topic: str | None = None) -> Awaitable[object]:  # fmt: skip
         keys = [record_id.encode() for record_id in result.ids]
         records = [messages[i] for i in result.indexes]
         # a record keyed by its id tells the prediction's partition (publisher.py); another key tells nothing
         partitions = [r.partition if r.key == key else None for r, key in zip(records, keys, strict=True)]
         count = await self.sender.partition_count(self.topics.records)
-        return await self.sender.send_all(self.topics.predictions, keys, result.documents, partitions, count)
+        return await self.sender.send_all(topic or self.topics.predictions, keys, result.documents, partitions, count)
 
     async def _dead_letter(self, message: Incoming, rejection: Rejection) -> Awaitable[object]:
         letter = DeadLetter(rejection.reason.value, rejection.error, message.topic, message.partition, message.offset)

@@ -151,8 +151,11 @@ class RedisSink:
         *,
         on_retry: Callable[[Exception], None] = lambda exc: None,
         max_backoff: float = 5.0,
+        key: Callable[[str, str], str] = prediction_key,
     ) -> None:
+        """``key(key_prefix, record_id)``: where a prediction goes (``shadow_key`` for the staging version's)."""
         self.client = client
+        self._key = key
         self.settings = settings
         self._on_retry = on_retry
         self._max_backoff = max_backoff
@@ -162,7 +165,7 @@ class RedisSink:
         """True once written; False only if asked to stop before Redis came back (the batch is then not acked)."""
         if not ids:
             return True
-        keys = [prediction_key(self.settings.key_prefix, record_id) for record_id in ids]
+        keys = [self._key(self.settings.key_prefix, record_id) for record_id in ids]
         written = await until_redis_answers(
             lambda: self._write(keys, documents),
             what=f"write of {len(ids)} predictions",
