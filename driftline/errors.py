@@ -8,6 +8,7 @@
     ├── PreprocessingError     a preprocessor cannot be fitted, saved, loaded or applied
     └── RegistryError          a model version cannot be written or read
         ├── VersionNotFound    no such version or alias
+        ├── ContractMismatch   a version's data contract is not production's (and was not declared a new one)
         └── IntegrityError     a file is missing, altered, or of a refused kind (.h5, pickle, Lambda layer)
             └── SignatureError a version is unsigned, or not signed by the trusted key
 
@@ -47,6 +48,10 @@ class RegistryError(DriftlineError):
 
 class VersionNotFound(RegistryError):
     """No such model, version or alias."""
+
+
+class ContractMismatch(RegistryError):
+    """A version's data contract differs from production's, and it was not declared a new contract."""
 
 
 class IntegrityError(RegistryError):

@@ -183,6 +183,10 @@ class TrainerSettings(_Section):
     settle_rounds: int = Field(2, ge=0, description="retrains again from the same change point after a promotion")
     settle_seconds: float = Field(20.0, gt=0, description="seconds between two settle rounds (labels keep arriving)")
     retrain_min_rows: int = Field(2000, ge=50, description="fewer recent labeled records than this: skip")
+    min_holdout_rows: int = Field(
+        30, ge=1, description="fewest test rows on which a first model (no production yet) must beat the "
+        "majority-class baseline to be promoted; with fewer, it is registered but not promoted",
+    )  # fmt: skip
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="newest share of the recent data for the gate")
     max_epochs: int = Field(200, ge=1, description="most epochs of one search trial (early stopping usually stops it)")
     search_budget_seconds: float = Field(

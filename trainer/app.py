@@ -19,12 +19,13 @@ from prometheus_client import CollectorRegistry
 from driftline.contract import Contract
 from driftline.errors import ConfigError, DriftlineError
 from driftline.registry import Registry
+from driftline.registry.lineage import Lineage
 from driftline.settings import DEFAULT_WEBHOOK_TOKEN, Settings, TrainerSettings
 from driftline.topics import ProcessorGroups, Topics
 from trainer.consumer_lag import ConsumerLagExporter
 from trainer.metrics import TrainerMetrics
 from trainer.publish import publish_update
-from trainer.recent_data import recent_labeled
+from trainer.recent_data import recent_labeled_window
 from trainer.release import register_candidate
 from trainer.request import RetrainRequest
 from trainer.retrain import RetrainPolicy, RetrainResult, retrain
@@ -87,8 +88,9 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
         resamples=t.bootstrap_resamples,
     )
 
-    def release(candidate: Candidate, why: str, promote: bool) -> int:
-        version = register_candidate(registry, candidate, source_description=f"retrain: {why}", promote=promote)
+    def release(candidate: Candidate, why: str, promote: bool, lineage: Lineage) -> int:
+        version = register_candidate(registry, candidate, source_description=f"retrain: {why}", promote=promote,
+                                     lineage=lineage)  # fmt: skip
         if not promote:
             registry.stage(version)  # workers follow the staging alias on their reconcile timer
             return version
@@ -98,11 +100,12 @@ def build_retrain(settings: Settings, registry: Registry) -> Callable[[RetrainRe
 
     def run(request: RetrainRequest) -> RetrainResult:
         def load_recent(contract: Contract) -> Any:
-            return recent_labeled(settings.kafka, contract, t.retrain_window, since_ms=request.since_ms)
+            return recent_labeled_window(settings.kafka, contract, t.retrain_window, since_ms=request.since_ms)
 
         budget = t.first_search_budget_seconds if request.quick else t.search_budget_seconds
         search_config = policy.search.model_copy(update={"budget_seconds": budget})
-        return retrain(registry, load_recent, replace(policy, search=search_config), release=release)
+        return retrain(registry, load_recent, replace(policy, search=search_config), release=release,
+                       trigger=request.trigger)  # fmt: skip
 
     return run
 

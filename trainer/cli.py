@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from driftline.entrypoint import command_parser, positive_int, positive_ints, run_command
@@ -21,20 +22,35 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     from rich.table import Table
 
     from driftline.progress import tracked
+    from driftline.registry import PRODUCTION
+    from driftline.registry.files import sha256_file
+    from driftline.registry.lineage import Lineage, Trigger, file_window, scenario_window
     from driftline.sources import to_frame
-    from trainer.release import register_candidate
+    from trainer.release import first_model_refusal, register_candidate, search_lineage
     from trainer.training import TrainConfig, fit_candidate
 
+    started = datetime.now(UTC)
     source = source_from_arguments(args)
     if args.data and not getattr(source, "has_labels", True):
         raise DataError(f"{args.data} has no label column {source.contract.label.name!r}: nothing to learn from")
+    registry = registry_of(settings)
+    parent = registry.alias(PRODUCTION)
+    registry.check_contract(source.contract, new_contract=args.new_contract)  # refused before training, not after
+    digest = sha256_file(args.data) if args.data else None  # hashed before it is read: the bytes trained on
     records = tracked(source.records(), f"reading {args.data}") if args.data else None
     frame = to_frame(records, source.contract) if records is not None else source.frame(args.rows)
     config = TrainConfig(hidden_layers=args.layers, max_epochs=args.epochs, seed=args.seed)
     candidate = fit_candidate(frame, source.contract, config)
-    registry = registry_of(settings)
     described = f"{args.data} ({source.contract.name})" if args.data else repr(source)
-    version = register_candidate(registry, candidate, source_description=described, promote=args.promote)
+    if args.data and digest:
+        window = file_window(args.data, digest, len(frame))
+    else:
+        window = scenario_window(described, len(frame))
+    lineage = Lineage(parent=parent.version if parent else None, trigger=Trigger("train", started, reason="train"),
+                      window=window, search=search_lineage(candidate))  # fmt: skip
+    min_rows = settings.trainer.min_holdout_rows
+    version = register_candidate(registry, candidate, source_description=described, promote=args.promote,
+                                 lineage=lineage, new_contract=args.new_contract, min_holdout_rows=min_rows)
     table = Table("test metric", "value", title=f"{registry.model} version {version}")
     for name in ("accuracy", "roc_auc", "log_loss", "f1", "rows"):
         value = candidate.metrics.get(name)
@@ -46,6 +62,10 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     alias = registry.alias("production")
     console.print(f"registered {registry.path(version)}; production is version {alias.version if alias else '-'}")
     console.print(f"training curves: {registry.path(version) / 'curves.png'}")
+    refusal = first_model_refusal(candidate.metrics, min_rows) if parent is None else None
+    if refusal is not None and args.promote is not False:  # a first model that was (to be) promoted, and is not
+        print(f"version {version} is registered but not promoted: {refusal}", file=sys.stderr)
+        return 1 if args.promote else 0
     return 0
 
 
@@ -113,6 +133,7 @@ def _models_show(args: argparse.Namespace, settings: Settings) -> int:
     path = registry.path(args.version)
     training = orjson.loads((path / "training.json").read_bytes()) if (path / "training.json").exists() else {}
     metrics = registry.get(args.version).metrics
+    lineage = registry.lineage(args.version)
     level = (metrics.get("interval") or {}).get("level", 0.95)
     intervals = {name: {"value": metrics.get(name), "ci": metrics.get(f"{name}_ci")}
                  for name in ("accuracy", "roc_auc", "log_loss", "f1") if name in metrics}  # fmt: skip
@@ -128,6 +149,8 @@ def _models_show(args: argparse.Namespace, settings: Settings) -> int:
                                                   "durations_seconds")},
         "search": {"selected": search.get("selected"), "seconds": search.get("seconds"), "trials": trials}
         if search else None,
+        "lineage": None if lineage is None else lineage.to_json(),
+        "new_contract": manifest.metadata.get("new_contract"),
     }).decode())  # fmt: skip
     return 0
 
@@ -150,7 +173,7 @@ def _models_move(args: argparse.Namespace, settings: Settings) -> int:
     except DriftlineError as exc:
         raise DriftlineError(f"version {target} would not serve, production stays as it is: {exc}") from exc
     staged = registry.alias(STAGING)
-    alias = registry.promote(target) if promote else registry.rollback()
+    alias = registry.promote(target, new_contract=args.new_contract) if promote else registry.rollback()
     print(f"production is version {alias.version} (previous: {alias.previous})"
           + ("; staging cleared" if promote and staged is not None and staged.version == target else ""))
     _announce(settings, registry)
@@ -183,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--promote", action="store_true", default=None, help="make it production")
     promote.add_argument("--no-promote", action="store_false", dest="promote",
                          help="register only (default: promote when there is no production version)")  # fmt: skip
+    train.add_argument("--new-contract", action="store_true",
+                       help="the data contract differs from production's on purpose: accept it")  # fmt: skip
     train.set_defaults(handler=_train)
 
     commands.add_parser("serve", help="serve /alerts, /status, /metrics, /healthz").set_defaults(handler=_serve)
@@ -195,12 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="the model registry")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_commands.add_parser("list", help="versions and their test metrics").set_defaults(handler=_models_list)
-    show = models_commands.add_parser("show", help="one version: files, hashes, metrics, training")
+    show = models_commands.add_parser("show", help="one version: files, hashes, metrics, training, lineage")
     show.add_argument("version", type=int)
     show.set_defaults(handler=_models_show)
     promote_version = models_commands.add_parser(
         "promote", help="make a version production, e.g. the staging one (every worker follows)")
     promote_version.add_argument("version", type=int)
+    promote_version.add_argument("--new-contract", action="store_true",
+                                 help="its data contract differs from production's on purpose: accept it")  # fmt: skip
     promote_version.set_defaults(handler=_models_move)
     models_commands.add_parser("rollback", help="production back to the previous version (every worker follows)"
                                ).set_defaults(handler=_models_move)  # fmt: skip

@@ -9,6 +9,7 @@ last.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -98,14 +99,40 @@ def recent_labeled(kafka: KafkaSettings, contract: Contract, window: int, *,
     """The ``window`` most recent labeled records (with ``since_ms``: of those whose event time is at or after it), as
     a training frame. Keys spread unevenly over partitions and labels lag records, so more is read from each
     partition's tail than the window, and the newest ``window`` by event time are kept."""
+    return recent_labeled_window(kafka, contract, window, since_ms=since_ms)[0]
+
+
+def recent_labeled_window(kafka: KafkaSettings, contract: Contract, window: int, *,
+                          since_ms: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """:func:`recent_labeled`, and the window it read, for a version's lineage (:func:`window_of`)."""
     topics = Topics(kafka.topic_prefix)
-    labels = [m.value for m in read_tail(kafka, topics.labels, int(window * 1.25), since_ms=since_ms)]
-    records = [m.value for m in read_tail(kafka, topics.records, int(window * 1.5), since_ms=since_ms)]
-    frame, rejected = join_labeled(records, labels, contract)
+    labels = read_tail(kafka, topics.labels, int(window * 1.25), since_ms=since_ms)
+    records = read_tail(kafka, topics.records, int(window * 1.5), since_ms=since_ms)
+    frame, rejected = join_labeled([m.value for m in records], [m.value for m in labels], contract)
     if since_ms is not None and len(frame):
         frame = frame[frame[contract.event_time_field] >= since_ms].reset_index(drop=True)
     if len(frame) > window:
         frame = frame.iloc[-window:].reset_index(drop=True)
     logger.info("recent data: %d labeled records since_ms=%s (read %d records, %d labels, %d invalid)", len(frame),
                 since_ms, len(records), len(labels), rejected)  # fmt: skip
-    return frame
+    read = {topics.records: offset_ranges(records), topics.labels: offset_ranges(labels)}
+    return frame, window_of(frame, contract, read, since_ms=since_ms, cap=window)
+
+
+def offset_ranges(messages: Sequence[Any]) -> dict[str, list[int]]:
+    """``{partition: [first offset, last offset]}`` of the messages read (both inclusive), partitions in order."""
+    ranges: dict[int, list[int]] = {}
+    for m in messages:
+        span = ranges.setdefault(m.partition, [m.offset, m.offset])
+        span[0], span[1] = min(span[0], m.offset), max(span[1], m.offset)
+    return {str(p): ranges[p] for p in sorted(ranges)}
+
+
+def window_of(frame: pd.DataFrame, contract: Contract, read: dict[str, dict[str, list[int]]], *,
+              since_ms: int | None, cap: int) -> dict[str, Any]:  # fmt: skip
+    """A retrain's training window as its lineage records it: the offsets read per topic and partition, the
+    change point and cap it was read with, and the rows kept with their event-time range (epoch ms)."""
+    times = frame[contract.event_time_field] if len(frame) else None
+    event_time = None if times is None else {"first": int(times.min()), "last": int(times.max())}
+    return {"kind": "kafka", "topics": read, "since_ms": since_ms, "cap": cap, "rows": len(frame),
+            "event_time": event_time}  # fmt: skip

@@ -28,17 +28,19 @@ from driftline.bundle import FLATBUFFER_FILE, ModelBundle
 from driftline.errors import IntegrityError
 from driftline.golden import GOLDEN_FILE, Golden
 from driftline.registry import PRODUCTION, Registry
+from driftline.registry.lineage import LINEAGE_KEY, Lineage
 from trainer.curves import plot_curves
 from trainer.training import Candidate
 
-__all__ = ["CURVES_FILE", "TRAINING_FILE", "baseline_summary", "beats_baseline", "register_candidate",
-           "training_record"]  # fmt: skip
+__all__ = ["CURVES_FILE", "MIN_HOLDOUT_ROWS", "TRAINING_FILE", "baseline_summary", "beats_baseline",
+           "first_model_refusal", "register_candidate", "search_lineage", "training_record"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 TRAINING_FILE = "training.json"
 CURVES_FILE = "curves.png"
 _PARITY_ATOL = 1e-5
+MIN_HOLDOUT_ROWS = 30  # the default of settings.trainer.min_holdout_rows
 _LIBRARIES = ("driftline", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "matplotlib")
 
 
@@ -48,12 +50,18 @@ def register_candidate(
     *,
     source_description: str,
     promote: bool | None = None,
+    lineage: Lineage | None = None,
+    new_contract: bool = False,
+    min_holdout_rows: int = MIN_HOLDOUT_ROWS,
 ) -> int:
     """Register ``candidate`` as a new version of ``registry``'s model and return its number.
 
     ``promote``: True moves ``production`` to it, False leaves aliases alone, None (default) promotes only when
-    there is no production version yet and the candidate beats the majority-class baseline on its test rows
-    (see ``beats_baseline``). Raises IntegrityError (the version stays, unpromoted) when the registered version
+    there is no production version yet. A first model (no production yet) is promoted only if it passes
+    :func:`first_model_refusal` (it beats the majority-class baseline on at least ``min_holdout_rows`` test rows),
+    even when asked to: else it stays registered, unpromoted, for the user to inspect. ``lineage`` goes into the
+    manifest's metadata. A candidate for another data contract than production's is refused (ContractMismatch)
+    unless ``new_contract``. Raises IntegrityError (the version stays, unpromoted) when the registered version
     does not load back or scores differently from the candidate.
     """
     t0 = time.perf_counter()
@@ -68,24 +76,57 @@ def register_candidate(
             "trained_at": _iso(candidate.finished_at),
             "test_accuracy": _finite_or_none(candidate.metrics["accuracy"]),
         }
-        version = registry.register(files, metadata=metadata)
+        if lineage is not None:
+            metadata[LINEAGE_KEY] = _jsonable(lineage.to_json())
+        version = registry.register(files, metadata=metadata, new_contract=new_contract)
     verify_release(registry, version, candidate)
+    first = registry.alias(PRODUCTION) is None
+    refusal = first_model_refusal(candidate.metrics, min_holdout_rows) if first else None
     if promote is None:
-        first = registry.alias(PRODUCTION) is None
-        promote = first and beats_baseline(candidate.metrics)
-        if first and not promote:
-            logger.warning("model=%s model_version=%d is not promoted: %s", registry.model, version,
-                           baseline_summary(candidate.metrics))  # fmt: skip
+        promote = first
+    if promote and refusal is not None:
+        logger.warning("model=%s model_version=%d is registered but not promoted: %s", registry.model, version,
+                       refusal)  # fmt: skip
+        promote = False
     elif promote and not beats_baseline(candidate.metrics):
         logger.warning("model=%s model_version=%d promoted as asked, although %s", registry.model, version,
                        baseline_summary(candidate.metrics))  # fmt: skip
     if promote:
-        registry.promote(version)
+        registry.promote(version, new_contract=new_contract)
     logger.info(
         "released model=%s model_version=%d promoted=%s seconds=%.2f",
         registry.model, version, promote, time.perf_counter() - t0,
     )  # fmt: skip
     return version
+
+
+def first_model_refusal(metrics: Mapping[str, Any], min_holdout_rows: int = MIN_HOLDOUT_ROWS) -> str | None:
+    """Why a first model (nothing in production to compare it with) must not be promoted, in one line; None if it
+    may: its test rows are too few to tell it from the majority-class baseline, or it is not above that baseline
+    beyond chance (:func:`beats_baseline`, the retrain gate's paired bootstrap)."""
+    rows = int(metrics.get("rows", 0))
+    if rows < min_holdout_rows:
+        return (f"its test split has {rows} rows, fewer than the {min_holdout_rows} needed to tell it from the "
+                "majority-class baseline (trainer.min_holdout_rows)")  # fmt: skip
+    if not beats_baseline(metrics):
+        return f"it is not better than the majority-class baseline beyond chance: {baseline_summary(metrics)}"
+    return None
+
+
+def search_lineage(candidate: Candidate) -> dict[str, Any]:
+    """The search settings a version's lineage records: seed, trial budget, trials and the one selected, and the
+    chosen hyper-parameters (the whole TrainConfig it was fitted with)."""
+    search = candidate.search or {}
+    trials = search.get("trials") or [{}]
+    return {
+        "seed": candidate.config.seed,
+        "budget_seconds": search.get("budget_seconds"),
+        "trials": len(trials),
+        "trials_run": sum(1 for t in trials if "skipped" not in t),
+        "selected": search.get("selected", 0),
+        "selected_overrides": (trials[search["selected"]].get("overrides") if "selected" in search else None),
+        "hyperparameters": candidate.config.model_dump(mode="json"),
+    }
 
 
 def beats_baseline(metrics: Mapping[str, Any]) -> bool:

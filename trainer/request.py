@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from driftline.registry.lineage import Trigger
 
 
 @dataclass(frozen=True)
@@ -11,15 +14,23 @@ class RetrainRequest:
     as exist up to the cap; None: the most recent labeled records. ``settle_round`` 0 is the one an alert asked for;
     1, 2, ... are the follow-ups that learn again from the same change point once more labels have arrived.
     ``quick``: settle rounds will follow, so this one searches within the short budget (a good model serving soon
-    beats a better one later)."""
+    beats a better one later). ``alerts``: the names of the alerts that asked for it (none: the ``retrain``
+    command), received at ``received_at``; the version it makes records them as its trigger."""
 
     reason: str
     since_ms: int | None = None
     settle_round: int = 0
     quick: bool = False
+    alerts: tuple[str, ...] = ()
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def settling(self) -> RetrainRequest:
-        """The next follow-up of this request."""
+        """The next follow-up of this request (the same alerts, received at the same moment)."""
         round_ = self.settle_round + 1
         base = self.reason.split(" (settle ")[0]
-        return RetrainRequest(f"{base} (settle {round_})", self.since_ms, round_)
+        return replace(self, reason=f"{base} (settle {round_})", settle_round=round_, quick=False)
+
+    @property
+    def trigger(self) -> Trigger:
+        """What asked for this retrain, as a version's lineage records it."""
+        return Trigger("alert" if self.alerts else "retrain", self.received_at, self.alerts, self.reason)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +29,9 @@ from driftline.errors import DriftlineError
 from driftline.modelio import load_keras
 from driftline.preprocessing import columns_from_frame
 from driftline.registry import MODEL_FILE, Registry
+from driftline.registry.lineage import Lineage, Trigger
 from trainer.evaluation import RESAMPLES, accuracy_difference, evaluate, majority_baseline, predicted
+from trainer.release import search_lineage
 from trainer.search import SearchConfig, search
 from trainer.training import Candidate, TrainConfig, class_indices
 
@@ -101,14 +103,18 @@ def gate(
 
 def retrain(
     registry: Registry,
-    load_recent: Callable[[Contract], pd.DataFrame],
+    load_recent: Callable[[Contract], tuple[pd.DataFrame, Mapping[str, Any]]],
     policy: RetrainPolicy,
     *,
-    release: Callable[[Candidate, str, bool], int],
+    release: Callable[[Candidate, str, bool, Lineage], int],
+    trigger: Trigger,
 ) -> RetrainResult:
     """Run one retrain; never raises for an expected failure (it is reported as the outcome).
 
-    ``release(candidate, why, promote)`` registers the winner and makes it production (``promote``) or staging."""
+    ``load_recent(contract)`` returns the recent labeled records and the window they were read from (topics,
+    partitions, offsets, event times). ``release(candidate, why, promote, lineage)`` registers the winner and makes
+    it production (``promote``) or staging; its lineage names the champion as parent, ``trigger``, that window and
+    the search."""
     started = time.perf_counter()
 
     def done(outcome: Outcome, reason: str, **extra: Any) -> RetrainResult:
@@ -120,7 +126,7 @@ def retrain(
         champion = ModelBundle.load_production(registry)
     except DriftlineError as exc:
         return done("failed", f"no servable champion: {exc}")
-    frame = load_recent(champion.contract)
+    frame, window = load_recent(champion.contract)
     rows = len(frame)
     if rows < policy.min_rows:
         return done("skipped", f"{rows} recent labeled records, fewer than the {policy.min_rows} needed",
@@ -147,7 +153,8 @@ def retrain(
         return done("rejected", why, **extra)
     now = promote_now(comparison, policy.promote_now_gain)
     try:
-        version = release(candidate, why, now)
+        lineage = Lineage(parent=champion.version, trigger=trigger, window=window, search=search_lineage(candidate))
+        version = release(candidate, why, now, lineage)
     except DriftlineError as exc:
         return done("failed", f"release failed: {exc}", **extra)
     if now:

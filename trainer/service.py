@@ -63,8 +63,9 @@ class RetrainScheduler:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def request(self, reason: str, keys: list[str] | None = None, *, since_ms: int | None = None) -> str:
-        """'started', or why not: 'duplicate', 'running', 'cooldown'."""
+    def request(self, reason: str, keys: list[str] | None = None, *, since_ms: int | None = None,
+                alerts: tuple[str, ...] = ()) -> str:  # fmt: skip
+        """'started', or why not: 'duplicate', 'running', 'cooldown'. ``alerts``: the names of the alerts asking."""
         if keys and all(k in self._seen for k in keys):
             return "duplicate"
         if self.running:
@@ -72,7 +73,8 @@ class RetrainScheduler:
         if self._clock() < self._cooldown_until:
             return "cooldown"
         self._seen.extend(keys or [])
-        self._start(RetrainRequest(reason, since_ms, quick=since_ms is not None and self.settle_rounds > 0))
+        self._start(RetrainRequest(reason, since_ms, quick=since_ms is not None and self.settle_rounds > 0,
+                                   alerts=alerts))  # fmt: skip
         return "started"
 
     def submit(self, work: Callable[[], object]) -> None:
@@ -189,7 +191,8 @@ def create_web_app(
         changes = [a.carried_change_ms for a in asking if a.carried_change_ms is not None] or [
             ms for ms in (a.change_ms(lookback_seconds) for a in asking) if ms is not None
         ]
-        decision = scheduler.request(reason, [a.key for a in asking], since_ms=min(changes) if changes else None)
+        decision = scheduler.request(reason, [a.key for a in asking], since_ms=min(changes) if changes else None,
+                                     alerts=tuple(sorted({a.name for a in asking})))  # fmt: skip
         logger.info("alerts %s → retrain %s", reason, decision)
         return web.json_response({"retrain": decision, "reason": reason}, status=202 if decision == "started" else 200)
 

@@ -10,6 +10,7 @@ from driftline.signing import SIGNATURE_FILE
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
+CONTRACT_FILE = "contract.yaml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 

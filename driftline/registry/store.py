@@ -25,10 +25,13 @@ from typing import Any
 
 import orjson
 
-from driftline.errors import ConfigError, IntegrityError, VersionNotFound
+from driftline.contract import Contract
+from driftline.errors import ConfigError, ContractMismatch, IntegrityError, VersionNotFound
 from driftline.modelio import inspect_keras_archive
 from driftline.registry.alias import PRODUCTION, STAGING, AliasInfo, read_alias, remove_alias, write_alias
+from driftline.registry.compatibility import contract_difference
 from driftline.registry.files import fsync_dir, sweep_stale, write_file
+from driftline.registry.lineage import LINEAGE_KEY, Lineage
 from driftline.registry.lock import locked
 from driftline.registry.manifest import (
     Manifest,
@@ -39,7 +42,7 @@ from driftline.registry.manifest import (
     read_manifest,
     verify_files,
 )
-from driftline.registry.names import MANIFEST_FILE, MODEL_FILE, check_file_name, check_name
+from driftline.registry.names import CONTRACT_FILE, MANIFEST_FILE, MODEL_FILE, check_file_name, check_name
 from driftline.settings import Settings
 from driftline.signing import SIGNATURE_FILE, Signer, Verifier, keys_of
 
@@ -84,12 +87,15 @@ class Registry:
         return f"Registry(root={str(self.root)!r}, model={self.model!r})"
 
     def register(
-        self, files: Mapping[str, Path | bytes], *, metadata: Mapping[str, Any] | None = None
+        self, files: Mapping[str, Path | bytes], *, metadata: Mapping[str, Any] | None = None,
+        new_contract: bool = False,
     ) -> int:
         """Write a new version from ``{file name: source path or bytes}``; return its number.
 
         ``model.keras`` is required and checked (a zip, no Lambda layer); refused kinds raise IntegrityError.
-        ``metadata`` (JSON-serialisable: data window, reason, ...) is kept in the manifest.
+        ``metadata`` (JSON-serialisable: data window, reason, ...) is kept in the manifest. A ``contract.yaml``
+        that is not production's contract is refused (ContractMismatch) unless ``new_contract``; the
+        difference is then recorded in the metadata (``new_contract``).
         """
         if MODEL_FILE not in files:
             raise IntegrityError(f"a version needs {MODEL_FILE}; found files {sorted(files)}")
@@ -101,6 +107,10 @@ class Registry:
             os.chmod(tmp, 0o755)  # mkdtemp gives 0700; workers may read as another user
             hashes = {name: write_file(tmp / name, source) for name, source in sorted(files.items())}
             inspect_keras_archive(tmp / MODEL_FILE)
+            if CONTRACT_FILE in files:
+                change = self.check_contract(Contract.from_yaml(tmp / CONTRACT_FILE), new_contract=new_contract)
+                if change is not None:
+                    metadata = {**(metadata or {}), "new_contract": change}
             with self._locked():
                 sweep_stale(self.model_dir, self._stale_after)
                 versions_dir = self.model_dir / "versions"
@@ -221,8 +231,11 @@ class Registry:
                 return current
             return self._write_alias(name, version, None if current is None else current.version)
 
-    def promote(self, version: int) -> AliasInfo:
-        """Make ``version`` production; if it was staging, staging is cleared (it has nothing left to prove)."""
+    def promote(self, version: int, *, new_contract: bool = False) -> AliasInfo:
+        """Make ``version`` production; if it was staging, staging is cleared (it has nothing left to prove).
+        A version whose contract is not production's is refused (ContractMismatch) unless ``new_contract``."""
+        if not new_contract:
+            self.check_contract(self.contract(version), version=version)
         with self._locked():
             current = self.alias(PRODUCTION)
             if current is not None and current.version == version:
@@ -259,6 +272,39 @@ class Registry:
             "rolled back alias=%s model=%s from=%d to=%d", name, self.model, current.version, info.version
         )
         return info
+
+    def contract(self, version: int) -> Contract | None:
+        """The data contract ``version`` was trained for (its ``contract.yaml``), or None if it carries none."""
+        path = self.path(version) / CONTRACT_FILE
+        return Contract.from_yaml(path) if path.exists() else None
+
+    def lineage(self, version: int) -> Lineage | None:
+        """Where ``version`` came from (driftline/registry/lineage.py), or None if it was registered without."""
+        raw = self.manifest(version).metadata.get(LINEAGE_KEY)
+        return None if raw is None else Lineage.from_json(raw, version)
+
+    def check_contract(
+        self, contract: Contract | None, *, new_contract: bool = False, version: int | None = None
+    ) -> dict[str, Any] | None:
+        """Refuse ``contract`` (of ``version``, or of one about to be registered) if it is not production's
+        (driftline/registry/compatibility.py), with ContractMismatch naming the first difference, unless
+        ``new_contract``: then return ``{"replaces": production's version, "difference": ...}``. None when it is
+        production's contract, or there is no production or no contract to compare."""
+        production = self.alias(PRODUCTION)
+        if contract is None or production is None or production.version == version:
+            return None
+        current = self.contract(production.version)
+        difference = None if current is None else contract_difference(current, contract)
+        if difference is None:
+            return None
+        if not new_contract:
+            what = "this model" if version is None else f"version {version}"
+            raise ContractMismatch(
+                f"{what} is for another data contract than production (version {production.version}): {difference}; "
+                "if that is meant, say it is a new contract (--new-contract)"
+            )
+        logger.warning("model=%s: a new contract replaces version %d's: %s", self.model, production.version, difference)
+        return {"replaces": production.version, "difference": difference}
 
     def _write_alias(self, name: str, version: int, previous: int | None) -> AliasInfo:
         """Write the alias (whole or not at all) once ``version`` verifies."""

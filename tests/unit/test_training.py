@@ -89,7 +89,14 @@ def test_a_first_model_no_better_than_the_baseline_is_not_promoted(candidate: Ca
     assert not beats_baseline(poor.metrics) and beats_baseline(candidate.metrics)
     first = register_candidate(registry, poor, source_description="test")
     assert registry.alias("production") is None and registry.latest().version == first  # type: ignore[union-attr]
-    forced = register_candidate(registry, poor, source_description="test", promote=True)  # asked for: done
+    asked = register_candidate(registry, poor, source_description="test", promote=True)  # a first model: refused
+    assert registry.alias("production") is None and registry.latest().version == asked
+    few = register_candidate(registry, candidate, source_description="test", promote=True,
+                             min_holdout_rows=candidate.metrics["rows"] + 1)  # fmt: skip
+    assert registry.alias("production") is None and registry.latest().version == few
+    good = register_candidate(registry, candidate, source_description="test", promote=True)
+    assert registry.alias("production").version == good  # type: ignore[union-attr]
+    forced = register_candidate(registry, poor, source_description="test", promote=True)  # not a first: as asked
     assert registry.alias("production").version == forced  # type: ignore[union-attr]
 
 
