@@ -1,11 +1,13 @@
 """`python -m processors` (`driftline process`): ``worker --index I`` runs one worker in this process;
 ``run --workers N`` runs N of them as child processes and restarts any that crash; ``serve`` (`driftline serve`)
-scores records over HTTP with the same model slot."""
+scores records over HTTP with the same model slot; ``replay`` (`driftline replay`) scores a range of the records
+topic again with the versions that served it and reports any prediction it does not reproduce."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import datetime
 
 from driftline.entrypoint import command_parser, non_negative_int, positive_int, run_command
 from driftline.settings import Settings
@@ -23,6 +25,36 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     run_serve(settings)
     return 0
+
+
+def replay_bound(text: str) -> int | datetime:
+    """An offset (a whole number >= 0) or a time (ISO-8601 with a zone)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected an offset or an ISO-8601 time with a zone, found {text!r}")
+    return when
+
+
+def _partition_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(non_negative_int(part.strip()) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated partitions (e.g. 0,3), found {text!r}") from None
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.registry import Registry
+    from processors.replay import ReplayRange, replay
+
+    registry = Registry.from_settings(settings, sign=False)
+    report = replay(settings, ReplayRange(args.partitions, args.start, args.end), registry)
+    print(report.render(args.show))
+    return 1 if report.mismatched else 0
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=_worker)
     serve = commands.add_parser("serve", help="HTTP scoring: POST /v1/predict (settings: serve.*)")
     serve.set_defaults(handler=_serve)
+    replay = commands.add_parser("replay", help="score a range of the records topic again with the versions that "
+                                 "served it; exit 1 if a recorded prediction is not reproduced")  # fmt: skip
+    replay.add_argument("--from", dest="start", type=replay_bound, help="first offset, or a time (ISO-8601 with a "
+                        "zone: the records' Kafka timestamps); default: the start of each partition")  # fmt: skip
+    replay.add_argument("--to", dest="end", type=replay_bound, help="end offset (exclusive), or a time; default: the "
+                        "end of each partition")  # fmt: skip
+    replay.add_argument("--partitions", type=_partition_list, help="comma-separated partitions (default: all)")
+    replay.add_argument("--show", type=non_negative_int, default=5, help="mismatches and missing records listed")
+    replay.set_defaults(handler=_replay)
     return parser
 
 
