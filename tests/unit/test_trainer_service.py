@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -170,6 +170,9 @@ def test_http_alerts_endpoint_checks_token_and_payload() -> None:
     asyncio.run(scenario())
     scheduler.close()
     assert [r.reason for r in started] == ["DriftlineFeatureDrift:salary"]
+    trigger = started[0].trigger  # what the version it makes records as its trigger: the alerts, when received
+    assert trigger.kind == "alert" and trigger.alerts == ("DriftlineFeatureDrift",)
+    assert abs((datetime.now(UTC) - trigger.at).total_seconds()) < 60
     # the alert named no change point: it is taken to begin lookback_seconds (15) before the alert started
     assert started[0].since_ms == int(datetime.fromisoformat("2026-11-22T03:00:00Z").timestamp() * 1000) - 15_000
 
