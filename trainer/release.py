@@ -1,11 +1,12 @@
 """Release a candidate: write its artifacts, register them, prove the version loads, then (maybe) promote.
 
 The release compiles, the worker only runs: a version holds the Keras model, its LiteRT flatbuffer
-(``model.tflite``) and golden records with the Keras model's outputs (``golden.json``). Order matters (DESIGN
-section 7, step 1): the version is written atomically by the registry, then loaded back exactly as a processor
-would (hashes verified, the flatbuffer checked against the golden records, warm-up on the reference sample) and
-compared with the in-memory model; only then may the ``production`` alias move. A version that fails the check
-stays registered but is never promoted, and the error says why.
+(``model.tflite``), its ONNX copy for other runtimes (``model.onnx``) and golden records with the Keras model's
+outputs (``golden.json``); the ONNX copy must reproduce the golden records in onnxruntime, or nothing is released.
+Order matters (DESIGN section 7, step 1): the version is written atomically by the registry, then loaded back
+exactly as a processor would (hashes verified, the flatbuffer checked against the golden records, warm-up on the
+reference sample) and compared with the in-memory model; only then may the ``production`` alias move. A version
+that fails the check stays registered but is never promoted, and the error says why.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import orjson
 from driftline.bundle import FLATBUFFER_FILE, ModelBundle
 from driftline.errors import IntegrityError
 from driftline.golden import GOLDEN_FILE, Golden
+from driftline.onnx_export import ONNX_FILE, onnx_bytes
+from driftline.onnx_scorer import verify_onnx
 from driftline.registry import PRODUCTION, Registry
 from driftline.registry.lineage import LINEAGE_KEY, Lineage
 from trainer.curves import plot_curves
@@ -203,6 +206,7 @@ def _write_artifacts(directory: Path, candidate: Candidate, source_description: 
     files = {
         "model.keras": directory / "model.keras",
         FLATBUFFER_FILE: directory / FLATBUFFER_FILE,
+        ONNX_FILE: directory / ONNX_FILE,
         GOLDEN_FILE: directory / GOLDEN_FILE,
         "preprocessing.json": directory / "preprocessing.json",
         "profile.json": directory / "profile.json",
@@ -217,6 +221,9 @@ def _write_artifacts(directory: Path, candidate: Candidate, source_description: 
     golden = Golden.build(candidate.contract, candidate.preprocessor, candidate.profile,
                           lambda columns: keras_outputs(candidate.preprocessor.transform(columns)))  # fmt: skip
     golden.save(files[GOLDEN_FILE])
+    onnx_model = onnx_bytes(candidate.model)  # the portable copy: released only if it reproduces the golden records
+    verify_onnx(onnx_model, golden, candidate.contract, candidate.preprocessor)
+    files[ONNX_FILE].write_bytes(onnx_model)
     candidate.preprocessor.save(files["preprocessing.json"])
     candidate.profile.save(files["profile.json"])
     candidate.contract.to_yaml(files["contract.yaml"])
