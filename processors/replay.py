@@ -160,12 +160,20 @@ def replay(settings: Settings, wanted: ReplayRange, registry: Registry) -> Repla
 
         recorded: dict[tuple[int, int], list[RecordedPrediction]] = defaultdict(list)
         for m in read(consumer, _whole_topic_from(consumer, topics.predictions, since)):
-            prediction = decode_recorded_prediction(m.value)
+            try:
+                prediction = decode_recorded_prediction(m.value)
+            except ValueError as exc:
+                logger.warning("skipping partition=%s offset=%s of %s: %s", m.partition, m.offset, m.topic, exc)
+                continue
             if prediction is not None and inside(prediction.partition, prediction.offset):
                 recorded[(prediction.partition, prediction.offset)].append(prediction)
         dead: set[tuple[int, int]] = set()
         for m in read(consumer, _whole_topic_from(consumer, topics.dead_letter, since)):
-            letter = decode_dead_letter(m.headers)
+            try:
+                letter = decode_dead_letter(m.headers)
+            except ValueError as exc:
+                logger.warning("skipping partition=%s offset=%s of %s: %s", m.partition, m.offset, m.topic, exc)
+                continue
             if letter.topic == topics.records and inside(letter.partition, letter.offset):
                 dead.add((letter.partition, letter.offset))
         swaps = [decode_model_swap(m.value) for m in read(consumer, _whole_topic_from(consumer, topics.model_swaps,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
+import orjson
 import pytest
 
 from driftline.messages import RecordedPrediction
 from processors.cli import replay_bound
+from processors.replay import _rescore
 from processors.replay_check import ReplayReport, VersionTally, compare, record
 
 FP = "ab" * 32
@@ -69,3 +73,37 @@ def test_a_range_bound_is_an_offset_or_a_time_with_a_zone() -> None:
     for wrong in ("-3", "2026-12-06T08:00:00", "soon"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected an offset or an ISO-8601 time with a zone"):
             replay_bound(wrong)
+
+
+class _Step:
+    """A scoring step whose score is the record's offset / 100 (rejects value b"bad"), as a version would give."""
+
+    def __init__(self, version: int) -> None:
+        self.bundle = SimpleNamespace(version=version, fingerprint=FP)
+
+    def __call__(self, messages: list[Any]) -> SimpleNamespace:
+        good = [i for i, m in enumerate(messages) if m.value != b"bad"]
+        documents = [orjson.dumps({"score": messages[i].offset / 100, "label": 1, "fingerprint": FP}) for i in good]
+        return SimpleNamespace(indexes=good, documents=documents)
+
+
+class _Versions:
+    def step(self, version: int) -> Any:
+        return _Step(version) if version < 9 else f"version {version} does not load: gone"
+
+
+def test_each_recorded_prediction_is_checked_with_the_version_that_made_it() -> None:
+    records = {(0, o): SimpleNamespace(partition=0, offset=o, value=b"bad" if o == 3 else b"{}") for o in range(5)}
+    recorded = {
+        (0, 1): [RecordedPrediction("a", 0, 1, 1, FP, 0.01, 1), RecordedPrediction("a", 0, 1, 2, FP, 0.01, 1)],
+        (0, 2): [RecordedPrediction("b", 0, 2, 2, FP, 0.5, 1)],  # not what version 2 gives
+        (0, 3): [RecordedPrediction("c", 0, 3, 2, FP, 0.03, 1)],  # a record the version rejects
+        (0, 4): [RecordedPrediction("d", 0, 4, 9, FP, 0.04, 1)],  # a version that does not load
+        (0, 7): [RecordedPrediction("e", 0, 7, 1, FP, 0.07, 1)],  # outside the records read: ignored
+    }
+    one, two, nine = _rescore(records, recorded, _Versions())  # type: ignore[arg-type]
+    assert (one.version, one.predictions, one.matched, one.exact, one.mismatches) == (1, 1, 1, 1, [])
+    assert (two.version, two.predictions, two.matched) == (2, 3, 1)
+    assert [(m.prediction.id, m.why.split(",")[0]) for m in two.mismatches] == [
+        ("b", "recorded score 0.5"), ("c", "the record is rejected when validated again")]  # fmt: skip
+    assert [m.why for m in nine.mismatches] == ["version 9 does not load: gone"]
