@@ -174,6 +174,18 @@ class TrainerSettings(_Section):
         "lower bound at least this is promoted at once (the champion is clearly broken); a smaller win becomes "
         "staging and waits for a shadow trial on live labels",
     )  # fmt: skip
+    staging_min_records: int = Field(
+        500, ge=10, description="fewest labeled records scored by both staging and production (the shadow) before "
+        "the trainer may promote or discard staging",
+    )  # fmt: skip
+    staging_max_records: int = Field(
+        20_000, ge=10, description="paired labeled records after which a staging version not shown better is discarded"
+    )
+    staging_alpha: float = Field(
+        0.05, gt=0, lt=1, description="significance level of the staging trial's test: McNemar's exact one-sided test "
+        "on the records only one of the two versions got right (paired: the same records scored by both)",
+    )  # fmt: skip
+    staging_check_seconds: float = Field(5.0, gt=0, description="how often the trainer judges the staging trial")
     retrain_window: int = Field(
         20_000, ge=100, description="most labeled records a retrain learns from (the newest, after the change point)"
     )

@@ -11,16 +11,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
 from driftline.change import Adwin
-from driftline.messages import LabelEvent, decode_label_event, decode_prediction, prediction_key
+from driftline.messages import (
+    LabelEvent,
+    decode_label_event,
+    decode_prediction,
+    prediction_key,
+    shadow_key,
+    shadow_pairs_key,
+)
 from driftline.settings import RedisSettings
 from processors.metrics import ProcessorMetrics
 from processors.redis_sink import RedisClient, get_many, until_redis_answers
 
 logger = logging.getLogger(__name__)
+
+
+def pair_outcome(production_correct: bool, staging_correct: bool) -> str:
+    """How one labeled record scored by both versions came out (a field of ``shadow_pairs_key``'s hash)."""
+    if production_correct == staging_correct:
+        return "both_right" if production_correct else "both_wrong"
+    return "staging_only" if staging_correct else "production_only"
 
 
 class RollingAccuracy:
@@ -120,8 +134,10 @@ class LabelJoin:
         change_grace: int = 10,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        model: str = "model",
     ) -> None:
         self.client = client
+        self.model = model
         self.settings = settings
         self.metrics = metrics
         self.accuracy = RollingAccuracy(window)
@@ -158,20 +174,24 @@ class LabelJoin:
         events.extend((deadline, event) for deadline, _, event in due)
         if not events:
             return True
-        keys = [prediction_key(self.settings.key_prefix, e.id) for _, e in events]
-        stored = await until_redis_answers(
+        prefix = self.settings.key_prefix
+        # the staging version's shadow prediction of each record too, in the same lookup (processors/shadow.py)
+        keys = [prediction_key(prefix, e.id) for _, e in events] + [shadow_key(prefix, e.id) for _, e in events]
+        found = await until_redis_answers(
             lambda: get_many(self.client, keys),
             what=f"lookup of {len(keys)} labels",
             stopping=stopping,
             on_retry=lambda exc: self.metrics.redis_retries.inc(),
             client=self.client,
         )
-        if stored is None:  # asked to stop while Redis is down: the batch is not acked, the waiting ones stay
+        if found is None:  # asked to stop while Redis is down: the batch is not acked, the waiting ones stay
             self._pending.extendleft(reversed(due))
             return False
+        stored, shadows = found[: len(events)], found[len(events) :]
         touched: set[int] = set()
+        pairs: dict[tuple[int, int], Counter[str]] = {}
         matched = unmatched = 0
-        for (deadline, event), document in zip(events, stored, strict=True):
+        for (deadline, event), document, shadow in zip(events, stored, shadows, strict=True):
             if document is None:
                 if deadline > now and len(self._pending) < self.max_pending:
                     self._pending.append((deadline, now + self.retry_seconds, event))
@@ -185,8 +205,17 @@ class LabelJoin:
             self.changes.add(version, not correct, prediction.event_time)
             matched += 1
             touched.add(version)
+            if shadow is not None:
+                staged = decode_prediction(shadow)
+                if staged.version != version:
+                    staged_correct = str(staged.label) == str(event.label)
+                    self.accuracy.add(staged.version, staged_correct)
+                    touched.add(staged.version)
+                    pairs.setdefault((version, staged.version), Counter())[pair_outcome(correct, staged_correct)] += 1
         self.metrics.labels.labels(outcome="matched").inc(matched)
         self.metrics.labels.labels(outcome="unmatched").inc(unmatched)
+        if pairs and not await self._count_pairs(pairs, stopping):
+            return False
         for version in touched:
             value = self.accuracy.accuracy(version)
             if value is not None:
@@ -195,6 +224,20 @@ class LabelJoin:
             if error_rate is not None:
                 self.metrics.error_rate_estimate.labels(version=str(version)).set(error_rate)
         return True
+
+    async def _count_pairs(self, pairs: dict[tuple[int, int], Counter[str]], stopping: Callable[[], bool]) -> bool:
+        """Add the batch's paired outcomes to the shared counts the trainer reads (trainer/staging.py)."""
+
+        async def add() -> bool:
+            for (production, staging), counts in pairs.items():
+                key = shadow_pairs_key(self.settings.key_prefix, self.model, production, staging)
+                for outcome, n in counts.items():
+                    await self.client.hincrby(key, outcome, n)  # type: ignore[misc]
+            return True
+
+        done = await until_redis_answers(add, what="count of shadow pairs", stopping=stopping,
+                                         on_retry=lambda exc: self.metrics.redis_retries.inc(), client=self.client)
+        return done is not None
 
     @property
     def pending(self) -> int:

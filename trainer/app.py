@@ -31,6 +31,7 @@ from trainer.request import RetrainRequest
 from trainer.retrain import RetrainPolicy, RetrainResult, retrain
 from trainer.search import SearchConfig
 from trainer.service import RetrainScheduler, create_web_app
+from trainer.staging import check_staging
 from trainer.training import Candidate, TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ async def _serve(settings: Settings) -> None:
     lag = ConsumerLagExporter(settings.kafka, groups.topics(Topics(settings.kafka.topic_prefix)), metrics.registry,
                               interval_seconds=t.lag_interval_seconds)  # fmt: skip
     lag_task = asyncio.get_running_loop().create_task(lag.run())
+    staging_task = asyncio.get_running_loop().create_task(_staging_trials(settings, registry, metrics))
     app = create_web_app(scheduler, token, production,
                          lookback_seconds=t.change_lookback_seconds)  # fmt: skip
     runner = web.AppRunner(app, access_log=None)
@@ -143,11 +145,32 @@ async def _serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        lag_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await lag_task
+        for task in (lag_task, staging_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.cleanup()
         scheduler.close()
+
+
+async def _staging_trials(settings: Settings, registry: Registry, metrics: TrainerMetrics) -> None:
+    """Every ``staging_check_seconds``: judge the staging version's shadow trial; announce a promotion."""
+    t, loop = settings.trainer, asyncio.get_running_loop()
+
+    def check() -> None:
+        verdict = check_staging(registry, settings.redis, min_records=t.staging_min_records,
+                                max_records=t.staging_max_records, alpha=t.staging_alpha)  # fmt: skip
+        if verdict is not None and verdict.action != "wait":
+            metrics.retrains.labels(outcome="promoted" if verdict.action == "promote" else "rejected").inc()
+            if verdict.action == "promote":
+                logger.info("announced %s", publish_update(settings.kafka, registry))
+
+    while True:
+        await asyncio.sleep(t.staging_check_seconds)
+        try:
+            await loop.run_in_executor(None, check)
+        except Exception:  # Redis or Kafka away: the trial waits, the service stays up
+            logger.exception("judging the staging trial failed; trying again in %.0fs", t.staging_check_seconds)
 
 
 def serve(settings: Settings) -> None:

@@ -175,7 +175,8 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
         #    only labels of the version serving, its live accuracy is near the limit the data allows (0.949).
         def settled() -> int | None:
             status, versions = loop.trainer_status(), serving_versions(p)
-            idle = status["state"] != "running" and not status["settle_pending"]
+            # and no staging trial under way (a settle round's winner may wait in staging; it swaps when judged)
+            idle = status["state"] != "running" and not status["settle_pending"] and status.get("staging") is None
             return versions[0] if idle and len(set(versions)) == 1 else None
 
         serving = wait_for(settled, timeout=180, interval=2, message="the loop settled (no retrain running or due)")
