@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "replay": ("processors.cli", ("replay",), "re-score a range of the records topic with the versions that served it"),
     "train": ("trainer.cli", ("train",), "train, evaluate and register a model"),
     "retrain": ("trainer.cli", ("retrain",), "retrain on recent labeled data now, as an alert would"),
-    "models": ("trainer.cli", ("models",), "the model registry: list, show, promote, rollback"),
+    "models": ("trainer.cli", ("models",), "the model registry: list, show, promote, rollback, export"),
     "trainer": ("trainer.cli", (), "the retrain service: trainer serve"),
     "report": ("monitoring.cli", ("report",), "an HTML report of the last minutes, plotted from Prometheus"),
     "demo": ("demo.cli", (), "the whole loop on the built-in scenario, watched live"),

@@ -192,6 +192,17 @@ def _models_sign(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _models_export(args: argparse.Namespace, settings: Settings) -> int:
+    """A version as a portable bundle (model, preprocessing, contract, golden records, metadata, README)."""
+    from trainer.export import export_version
+
+    exported = export_version(registry_of(settings), args.version, args.format, args.directory)
+    built = " (model.onnx built from model.keras: the version was released without one)" if exported.onnx_built else ""
+    print(f"exported version {exported.version} as {exported.format} to {exported.directory}{built}; "
+          f"golden records reproduced within {exported.max_difference:.3g}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser("python -m trainer", "training, the retrain service and the model registry")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--previous-key", type=Path, required=True,
                       help="public key the versions are signed with now; a version it does not verify is refused")
     sign.set_defaults(handler=_models_sign)
+    export = models_commands.add_parser("export", help="a version as a portable bundle: ONNX or TF SavedModel")
+    export.add_argument("version", type=int)
+    export.add_argument("--format", choices=("onnx", "savedmodel"), default="onnx", help="default: onnx")
+    export.add_argument("directory", type=Path, help="a new or empty folder for the bundle")
+    export.set_defaults(handler=_models_export)
     return parser
 
 
