@@ -59,7 +59,7 @@ test: venv lint
 	exit $$rc
 
 # The cluster tests alone (make test runs them too): a 3-node KRaft cluster of their own, on ports 29092-29114,
-# and a Redis Cluster of 6 nodes on 27001-27006 (cluster bus 37001-37006).
+# and a Redis Cluster of 6 nodes on 21001-21006 (cluster bus 31001-31006).
 test-cluster: venv
 	@started=0; \
 	if ! $(DRIFTLINE) stack status --quiet; then $(DRIFTLINE) stack up || exit 1; started=1; fi; \

@@ -21,7 +21,7 @@ from stack.process import port_open
 from tests.integration.pipeline import Pipeline
 from tests.integration.secure_kafka import secure_kafka, secure_kafka_settings, secure_pipeline  # noqa: F401
 
-SECURE_REDIS_PORT = 27101  # TLS only (no plaintext port); clashes with no other test node (27001+, 29092+)
+SECURE_REDIS_PORT = 27101  # TLS only (no plaintext port); clashes with no other test node (21001+, 29092+)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +36,8 @@ def stack(settings: Settings) -> Iterator[Stack]:
     if stack.healthy():
         yield stack
         return
-    stack.up()
-    try:
+    try:  # inside: a start that fails half-way stops what it started
+        stack.up()
         yield stack
     finally:
         stack.down()
@@ -56,8 +56,8 @@ def secure_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSett
     if port_open(SECURE_REDIS_PORT):
         pytest.fail(f"port {SECURE_REDIS_PORT} is busy before the secured Redis starts; something else runs there")
     stack.services = list(stack.redis_nodes)  # Redis alone: Kafka and the rest are the session's plain stack
-    stack.up()
-    try:
+    try:  # inside: a start that fails half-way stops what it started
+        stack.up()
         env = {key.removeprefix("DRIFTLINE_REDIS__").lower(): value for key, value in stack.client_env().items()}
         yield RedisSettings(**env, key_prefix="test-")  # type: ignore[arg-type]
     finally:

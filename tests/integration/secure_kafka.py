@@ -33,8 +33,8 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if port_open(port):
             pytest.fail(f"port {port} is busy before the secured Kafka starts; something else is running there")
     stack.services = list(stack.kafka_nodes)
-    stack.up()
-    try:
+    try:  # inside: a start that fails half-way stops what it started
+        stack.up()
         yield stack
     finally:
         stack.down()

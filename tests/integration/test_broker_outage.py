@@ -36,8 +36,8 @@ def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = StackSettings(**{**base.stack.model_dump(), "data_dir": tmp_path_factory.mktemp("kafka"), **ports})
     kafka = Stack(base.model_copy(update={"stack": stack}))
     kafka.services = [kafka.service("kafka")]  # this module needs a broker of its own, nothing else
-    kafka.up()
-    try:
+    try:  # inside: a start that fails half-way stops what it started
+        kafka.up()
         yield kafka
     finally:
         kafka.down()

@@ -49,8 +49,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if port_open(port):
                 pytest.fail(f"port {port} is busy before the cluster test; something else is running there")
     stack.services = list(stack.kafka_nodes)  # this module needs the brokers only
-    stack.up()
-    try:
+    try:  # inside: a start that fails half-way stops what it started
+        stack.up()
         yield stack
     finally:
         stack.down()

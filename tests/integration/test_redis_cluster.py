@@ -30,7 +30,8 @@ from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.cluster  # also alone: `make test-cluster`
 
-REDIS_PORT = 27001  # nodes 27001..27006, cluster bus 37001..37006
+REDIS_PORT = 21001  # nodes 21001..21006, cluster bus 31001..31006: below the ephemeral range (32768+), where
+# an outgoing connection can hold a bus port and the node then fails to bind it
 RECORDS, RATE = 60_000, 4_000
 
 
@@ -45,8 +46,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if port_open(port):
                 pytest.fail(f"port {port} is busy before the Redis Cluster test; something else is running there")
     stack.services = list(stack.redis_nodes)  # this module needs the Redis nodes only
-    stack.up()
-    try:
+    try:  # inside: a start that fails half-way stops what it started
+        stack.up()
         yield stack
     finally:
         stack.down()
