@@ -3,7 +3,9 @@ a signing key of its own: the commands sign what they release and verify what th
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +152,93 @@ def test_train_on_a_users_own_csv(tmp_path: Path) -> None:
     frame.drop(columns=["churned"]).to_csv(unlabeled, index=False)
     error = run_cli(root, "train", "--data", str(unlabeled), "--contract", str(contract), expect_failure=True)
     assert f"{unlabeled} has no label column 'churned'" in error.strip().splitlines()[-1], error
+
+
+def test_models_show_prints_the_lineage_of_a_version(default_registry: Path) -> None:
+    shown = orjson.loads(run_cli(default_registry, "models", "show", "1"))
+    lineage = shown["lineage"]
+    assert lineage["parent"] is None and lineage["trigger"]["kind"] == "train", lineage  # the first: no parent
+    assert lineage["window"]["kind"] == "scenario" and lineage["window"]["rows"] == 50_000, lineage
+    assert lineage["window"]["source"].startswith("AgrawalSource(seed=7, "), lineage
+    search = lineage["search"]
+    assert search["seed"] == 7 and search["hyperparameters"]["hidden_layers"] == [64, 32], search
+    assert search["hyperparameters"]["max_epochs"] == 50 and search["trials"] == 1, search
+
+
+def labeled_csv(path: Path, n: int, *, classes: int, seed: int) -> Path:
+    """A CSV with id, event_time and label columns: a churn-like binary task on (tenure, plan), or a wine-like
+    multiclass one on three numeric measurements."""
+    rng = np.random.default_rng(seed)
+    ids, times = [f"r{i}" for i in range(n)], np.arange(n) * 1000 + 1_700_000_000_000
+    if classes == 2:
+        tenure, plan = rng.uniform(0, 60, n), rng.choice(["basic", "plus", "pro"], n)
+        label = (((tenure < 24) | (plan == "basic")) ^ (rng.random(n) < 0.05)).astype(int)
+        columns: dict[str, object] = {"tenure": tenure, "plan": plan}
+    else:
+        label = rng.integers(0, 3, n)
+        columns = {name: rng.normal(label * (i + 1), 0.5) for i, name in
+                   enumerate(("alcohol", "malic_acid", "color_intensity"))}  # fmt: skip
+    pd.DataFrame({"id": ids, "event_time": times, **columns, "label": label}).to_csv(path, index=False)
+    return path
+
+
+CHURN_CONTRACT = ("name: churn\nlabel: {name: label, task: binary, classes: [0, 1]}\n"
+                  "features:\n  - {name: tenure, kind: numeric, min: 0}\n  - {name: plan, kind: categorical}\n")
+WINE_CONTRACT = ("name: wine\nlabel: {name: label, task: multiclass, classes: [0, 1, 2]}\nfeatures:\n"
+                 "  - {name: alcohol, kind: numeric}\n  - {name: malic_acid, kind: numeric}\n"
+                 "  - {name: color_intensity, kind: numeric}\n")  # fmt: skip
+
+
+def one_error(stderr: str, marker: str) -> str:
+    """The one line of a refusal (log lines and TensorFlow's start-up lines aside), with no traceback."""
+    lines = [line for line in stderr.splitlines() if marker in line and not re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_another_contract_is_refused_as_the_next_version_unless_declared_new(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    (tmp_path / "churn.yaml").write_text(CHURN_CONTRACT)
+    (tmp_path / "wine.yaml").write_text(WINE_CONTRACT)
+    churn = labeled_csv(tmp_path / "churn.csv", 3000, classes=2, seed=5)
+    wine = labeled_csv(tmp_path / "wine.csv", 600, classes=3, seed=6)
+    run_cli(root, "train", "--data", str(churn), "--contract", str(tmp_path / "churn.yaml"), "--epochs", "30")
+    registry = Registry(root, "driftline")
+    assert registry.alias("production").version == 1  # type: ignore[union-attr]
+    wine_args = ["train", "--data", str(wine), "--contract", str(tmp_path / "wine.yaml"), "--epochs", "5"]
+
+    refused = run_cli(root, *wine_args, expect_failure=True)
+    line = one_error(refused, "another data contract")
+    assert "production (version 1): the task is multiclass, production's is binary" in line, line
+    assert "--new-contract" in line and [v.version for v in registry.versions()] == [1]  # refused before training
+
+    run_cli(root, *wine_args, "--new-contract", "--no-promote")
+    assert registry.latest().version == 2 and registry.alias("production").version == 1  # type: ignore[union-attr]
+    shown = orjson.loads(run_cli(root, "models", "show", "2"))
+    assert shown["new_contract"] == {"replaces": 1, "difference": "the task is multiclass, production's is binary"}
+    lineage = shown["lineage"]
+    assert lineage["parent"] == 1 and lineage["trigger"]["kind"] == "train", lineage
+    assert lineage["window"] == {"kind": "file", "path": str(wine.resolve()), "rows": 600,
+                                 "sha256": hashlib.sha256(wine.read_bytes()).hexdigest()}  # fmt: skip
+
+    line = one_error(run_cli(root, "models", "promote", "2", expect_failure=True), "another data contract")
+    assert line.endswith("version 2 is for another data contract than production (version 1): the task is "
+                         "multiclass, production's is binary; if that is meant, say it is a new contract "
+                         "(--new-contract)"), line  # fmt: skip
+    assert registry.alias("production").version == 1  # type: ignore[union-attr]
+    run_cli(root, "models", "promote", "2", "--new-contract")
+    assert registry.alias("production").version == 2  # type: ignore[union-attr]
+
+
+def test_a_first_model_on_six_rows_is_registered_but_not_promoted(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    (tmp_path / "churn.yaml").write_text(CHURN_CONTRACT)
+    six = labeled_csv(tmp_path / "six.csv", 6, classes=2, seed=7)
+    args = ["train", "--data", str(six), "--contract", str(tmp_path / "churn.yaml"), "--epochs", "3"]
+    line = one_error(run_cli(root, *args, "--promote", expect_failure=True), "not promoted")
+    assert line == ("version 1 is registered but not promoted: its test split has 1 rows, fewer than the 30 needed "
+                    "to tell it from the majority-class baseline (trainer.min_holdout_rows)"), line  # fmt: skip
+    registry = Registry(root, "driftline")
+    assert registry.alias("production") is None and registry.latest().version == 1
+    run_cli(root, *args)  # without --promote: the same refusal, said, and not an error
+    assert registry.alias("production") is None and registry.latest().version == 2
