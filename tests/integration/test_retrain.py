@@ -42,6 +42,16 @@ def test_concept_drift_is_learned_and_the_challenger_promoted_and_announced(
     update = orjson.loads(read_topic(pipeline.kafka, pipeline.topics.model_updates, expect=1)[-1].value)
     assert update["version"] == result.new_version and update["model"] == registry.model
     assert update["fingerprint"] == registry.manifest(result.new_version).fingerprint  # type: ignore[arg-type]
+    lineage = registry.lineage(result.new_version)  # type: ignore[arg-type]
+    assert lineage is not None and lineage.parent == champion, lineage
+    assert lineage.trigger.kind == "retrain" and lineage.trigger.reason == "test: concept drift", lineage
+    window = lineage.window  # the offsets read from both topics, and the event times of the rows kept
+    assert window["kind"] == "kafka" and window["rows"] == 12_000 and window["cap"] == 12_000, window
+    assert set(window["topics"]) == {pipeline.topics.records, pipeline.topics.labels}, window
+    for partitions in window["topics"].values():
+        assert partitions and all(0 <= first <= last for first, last in partitions.values()), window
+    assert window["event_time"]["first"] < window["event_time"]["last"], window
+    assert lineage.search["seed"] == settings.trainer.seed and lineage.search["trials"] >= 1, lineage.search
 
 
 def test_a_stationary_stream_does_not_replace_the_champion(
