@@ -127,12 +127,16 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="driftline-bench-serve-"))
     base_env = settings_env(registry={"root": registry.root.resolve(), "model_name": registry.model},
                             stack={"data_dir": work / "stack"})  # fmt: skip
+    # the baseline answers about 14 requests/s here: fewer requests keep its three levels to minutes, not a quarter
+    # of an hour, and its p99 is still over several rounds of the 256 clients
     servers = {
-        "serve": (["processors", "serve"], {"max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms}),
-        "baseline": (["bench.serve", "baseline"], {"max_batch_size": 1, "max_wait_ms": 0}),
-    }
+        "serve": (["processors", "serve"], {"max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms},
+                  bodies),
+        "baseline": (["bench.serve", "baseline"], {"max_batch_size": 1, "max_wait_ms": 0},
+                     bodies[: args.baseline_requests]),
+    }  # fmt: skip
     results: dict[str, Any] = {}
-    for name, (command, serve) in servers.items():
+    for name, (command, serve, sent) in servers.items():
         port = free_port()
         process = spawn(command, {**base_env, **settings_env(serve={"port": port, **serve})}, work / f"{name}.log")
         url = f"http://127.0.0.1:{port}"
@@ -142,7 +146,7 @@ def measure(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             results[name] = {}
             for level in args.levels:
                 console.print(f"{name}: concurrency {level} ...")
-                results[name][str(level)] = asyncio.run(load(url, bodies, level))
+                results[name][str(level)] = asyncio.run(load(url, sent, level))
         finally:
             stop_process(process, timeout=30)
     return results
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         return baseline()
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
     parser.add_argument("--requests", type=positive_int, default=5000, help="requests per concurrency level")
+    parser.add_argument("--baseline-requests", type=positive_int, default=1000,
+                        help="requests per concurrency level for the per-request model.predict baseline")
     parser.add_argument("--levels", type=positive_ints, default=LEVELS, help="concurrency levels, e.g. 1,32,256")
     parser.add_argument("--max-batch-size", type=positive_int, default=Settings().serve.max_batch_size)
     parser.add_argument("--max-wait-ms", type=float, default=Settings().serve.max_wait_ms)
@@ -164,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(), "requests_per_level": args.requests,
+        "baseline_requests_per_level": min(args.baseline_requests, args.requests),
         "serve_settings": {"max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms},
         "command": "python -m bench.serve " + " ".join(argv), **measured,
     }  # fmt: skip
-    table = Table(title=f"HTTP scoring, one record per request, {args.requests} requests per level")
+    table = Table(title=f"HTTP scoring, one record per request, {args.requests} requests per level "
+                        f"({min(args.baseline_requests, args.requests)} for the baseline)")
     for column in ("concurrency", "serve req/s", "serve p99 ms", "baseline req/s", "baseline p99 ms", "speed-up"):
         table.add_column(column, justify="right")
     for level in args.levels:
