@@ -4,8 +4,10 @@ and errors turned into one line and an exit code (2 bad settings, 1 a Driftline 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +21,15 @@ from driftline.settings import Settings
 from driftline.tf_noise import quiet_tensorflow
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+async def until_stopped() -> None:
+    """Return once the process is asked to stop (SIGTERM or SIGINT): a long-running server's main wait."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def command_parser(prog: str, description: str | None = None) -> argparse.ArgumentParser:

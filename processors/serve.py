@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from typing import cast
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from driftline.entrypoint import until_stopped
 from driftline.errors import ConfigError
 from driftline.kafka_admin import ensure_topics
 from driftline.kafka_clients import client_options
@@ -202,12 +202,8 @@ async def _serve(settings: Settings, loader: Loader) -> None:
     logger.info("serving %s on http://%s:%d (POST /v1/predict, /healthz, /metrics) max_batch_size=%d max_wait_ms=%g",
                 settings.registry.model_name, host, port, settings.serve.max_batch_size,
                 settings.serve.max_wait_ms)  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await runner.cleanup()
 

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import ipaddress
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from driftline.contract import Contract
+from driftline.entrypoint import until_stopped
 from driftline.errors import ConfigError, DriftlineError
 from driftline.registry import Registry
 from driftline.registry.lineage import Lineage
@@ -138,12 +138,8 @@ async def _serve(settings: Settings) -> None:
     await site.start()
     logger.info("trainer serving on http://%s:%d (/alerts /status /metrics /healthz)", settings.trainer.host,
                 settings.trainer.port)  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         for task in (lag_task, staging_task):
             task.cancel()
