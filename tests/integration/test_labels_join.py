@@ -98,7 +98,8 @@ def test_due_labels_are_looked_up_a_bounded_number_at_a_time(stack: Stack, setti
             clock.now += 1.0
             assert join.has_due()
             await join.handle_due()
-            assert lookups == [250, 100, 100, 50]
+            # each record's prediction key and its shadow key (a staging trial's), in the same MGET: 2 keys a label
+            assert lookups == [500, 200, 200, 100]
             assert join.pending == 0 and not join.has_due()
             assert registry.get_sample_value("driftline_labels_total", {"outcome": "matched"}) == len(ids)
         finally:
