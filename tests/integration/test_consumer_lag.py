@@ -10,9 +10,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -23,20 +22,8 @@ from driftline.settings import KafkaSettings
 from driftline.topics import ProcessorGroups, Topics
 from harness.processes import ROOT, free_port, settings_env, stop_process
 from harness.scrape import Samples, scrape
-from harness.waiting import wait_for
+from harness.waiting import eventually, wait_for
 from trainer.consumer_lag import ConsumerLagExporter
-
-T = TypeVar("T")
-
-
-async def eventually(condition: Callable[[], T], *, timeout: float, message: str) -> T:
-    """``harness.waiting.wait_for`` for a condition that needs the event loop to run meanwhile (the exporter's)."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}; last: {value!r}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def produce(kafka: KafkaSettings, topic: str, partition: int, n: int) -> None:

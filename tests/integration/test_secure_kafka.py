@@ -25,6 +25,7 @@ from driftline.settings import KafkaSettings, RedisSettings, Settings, TrainerSe
 from driftline.sources import AgrawalSource
 from harness.kafka_reading import read_topic
 from harness.processes import ROOT, kafka_env
+from harness.waiting import eventually
 from stack import Stack
 from stack.tls import CertificateAuthority
 from tests.integration.pipeline import Pipeline
@@ -104,10 +105,7 @@ def test_the_lag_exporter_reads_a_groups_lag_from_the_secured_broker(secure_pipe
                                        CollectorRegistry(), interval_seconds=0.5)  # fmt: skip
         task = asyncio.create_task(exporter.run())
         try:
-            deadline = time.monotonic() + 60
-            while not exporter.readings and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-            return exporter.readings
+            return await eventually(lambda: exporter.readings, timeout=60, interval=0.2, message="a lag reading")
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -19,7 +19,7 @@ from driftline.signing import SIGNATURE_FILE
 from driftline.sources import AgrawalSource
 from harness.processes import free_port, kafka_env, settings_env, spawn_processors, stop_process
 from harness.scrape import scrape
-from harness.waiting import wait_for
+from harness.waiting import eventually, wait_for
 from processors.model_slot import load_step
 from processors.serve_request import HttpRecord
 from trainer.publish import publish_update
@@ -209,8 +209,10 @@ def test_an_announced_promotion_is_served_without_a_restart_or_a_failed_request(
                     answers.append(await post(session, server.url, orjson.dumps(r)))
 
             asking = asyncio.ensure_future(keep_asking())
-            while len(answers) < 20:  # requests are flowing on the old version
-                await asyncio.sleep(0.01)
+            # requests are flowing on the old version (a failed asker fails here at once, not at the deadline)
+            await eventually(lambda: asking.done() or len(answers) >= 20, timeout=30, message="20 answers")
+            if asking.done():
+                asking.result()
             version = new_version(registry, "served over HTTP")
             registry.promote(version)
             await asyncio.get_running_loop().run_in_executor(None, publish_update, kafka_settings, registry)
