@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from driftline.errors import RegistryError
-from driftline.registry.files import fsync_dir
+from driftline.registry.files import fsync_dir, replace_atomically
 from driftline.registry.manifest import iso
 
 PRODUCTION = "production"
@@ -52,19 +50,7 @@ def write_alias(path: Path, info: AliasInfo) -> None:
     """Write the alias by temp file + fsync + os.replace: readers see the old or the new, never half."""
     payload = {"version": info.version, "previous": info.previous, "set_at": iso(info.set_at)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{info.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp gives 0600
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    replace_atomically(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2))
 
 
 def remove_alias(path: Path) -> bool:

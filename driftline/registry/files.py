@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -49,6 +50,24 @@ def sha256_file(path: Path) -> str:
     for chunk in _read_chunks(path):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def replace_atomically(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
+    """Write ``path`` by temp file (in ``tmp_dir``, else beside it) + fsync + os.replace: readers see the old
+    content or the new, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=tmp_dir or path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp gives 0600
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

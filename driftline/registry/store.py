@@ -30,7 +30,7 @@ from driftline.errors import ConfigError, ContractMismatch, IntegrityError, Vers
 from driftline.modelio import inspect_keras_archive
 from driftline.registry.alias import PRODUCTION, STAGING, AliasInfo, read_alias, remove_alias, write_alias
 from driftline.registry.compatibility import contract_difference
-from driftline.registry.files import fsync_dir, sweep_stale, write_file
+from driftline.registry.files import fsync_dir, replace_atomically, sweep_stale, write_file
 from driftline.registry.lineage import LINEAGE_KEY, Lineage
 from driftline.registry.lock import locked
 from driftline.registry.manifest import (
@@ -175,19 +175,8 @@ class Registry:
         signed_by.verify(data, old.read_bytes() if old.exists() else None, version)
         manifest = parse_manifest(data, version)
         verify_files(path, manifest, version)
-        fd, tmp = tempfile.mkstemp(prefix=".sig.", dir=self.model_dir)
-        try:
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.signer.sign(data))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, old)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(path)
+        # the temp file outside the version's folder: a crash must not leave an unlisted file in it
+        replace_atomically(old, self.signer.sign(data), tmp_dir=self.model_dir)
         logger.info("signed model=%s model_version=%d again with key %s", self.model, version,
                     self.signer.verifier.key_id)  # fmt: skip
         return manifest
