@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,11 +27,24 @@ from driftline.errors import ContractError
 class FeatureKind(StrEnum):
     NUMERIC = "numeric"
     CATEGORICAL = "categorical"
+    IMAGE = "image"
+
+
+class ImageEncoding(StrEnum):
+    """How an image travels in a JSON record: base64 of a PNG file, or base64 of ``height*width*channels`` raw
+    uint8 bytes in row-major (height, width, channel) order."""
+
+    PNG = "png"
+    RAW = "raw"
 
 
 class Task(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class _Frozen(BaseModel):
@@ -49,9 +62,50 @@ class Feature(_Frozen):
     categories: tuple[str, ...] | None = Field(
         None, description="declared categories; the fitted set comes from training data when absent"
     )
+    height: int | None = Field(
+        None, ge=1, le=4096, exclude_if=_absent, description="image: rows the model sees (images are resized)"
+    )
+    width: int | None = Field(None, ge=1, le=4096, exclude_if=_absent, description="image: columns the model sees")
+    channels: Literal[1, 3] | None = Field(
+        None, exclude_if=_absent, description="image: 1 (grayscale) or 3 (RGB); others are refused"
+    )
+    encoding: ImageEncoding | None = Field(
+        None, exclude_if=_absent, description="image: png (base64 PNG) or raw (base64 uint8)"
+    )
+    max_pixels: int | None = Field(
+        None,
+        ge=1,
+        exclude_if=_absent,
+        description="image: largest height*width accepted before decoding (decompression bombs)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _image_defaults(cls, data: Any) -> Any:
+        """An image feature's encoding defaults to png, its pixel limit to max(1e6, 4 * height * width)."""
+        if isinstance(data, dict) and data.get("kind") == FeatureKind.IMAGE.value:
+            data = {"encoding": ImageEncoding.PNG.value, **data}
+            height, width = data.get("height"), data.get("width")
+            if "max_pixels" not in data and isinstance(height, int) and isinstance(width, int):
+                data["max_pixels"] = max(1_000_000, 4 * height * width)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
+        image_fields = {"height": self.height, "width": self.width, "channels": self.channels,
+                        "encoding": self.encoding, "max_pixels": self.max_pixels}  # fmt: skip
+        if self.kind is FeatureKind.IMAGE:
+            absent = [k for k in ("height", "width", "channels") if image_fields[k] is None]
+            if absent:
+                raise ValueError(f"image feature {self.name!r} needs {absent}")
+            if self.min is not None or self.max is not None or self.categories is not None:
+                raise ValueError(f"image feature {self.name!r}: min, max and categories are for other kinds")
+            if self.nullable:
+                raise ValueError(f"image feature {self.name!r} must be nullable: false (a model needs a picture)")
+            return self
+        present = sorted(k for k, v in image_fields.items() if v is not None)
+        if present:
+            raise ValueError(f"feature {self.name!r}: {present} are for image features")
         if self.kind is FeatureKind.CATEGORICAL and (self.min is not None or self.max is not None):
             raise ValueError(f"feature {self.name!r}: bounds are for numeric features, found on a categorical one")
         if self.kind is FeatureKind.NUMERIC and self.categories is not None:
@@ -63,6 +117,17 @@ class Feature(_Frozen):
     @property
     def is_numeric(self) -> bool:
         return self.kind is FeatureKind.NUMERIC
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind is FeatureKind.IMAGE
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """An image feature's (height, width, channels)."""
+        if self.height is None or self.width is None or self.channels is None:
+            raise ContractError(f"feature {self.name!r} is {self.kind.value}, not an image")
+        return self.height, self.width, self.channels
 
 
 class Label(_Frozen):
@@ -107,6 +172,8 @@ class Contract(_Frozen):
         clash = sorted(reserved.intersection(names))
         if clash:
             raise ValueError(f"feature names clash with id/event time/label fields: {clash}")
+        if any(f.is_image for f in self.features) and len(self.features) != 1:
+            raise ValueError("a contract with an image feature has that one feature only (the model is a CNN)")
         return self
 
     @property
@@ -120,6 +187,11 @@ class Contract(_Frozen):
     @property
     def categorical(self) -> tuple[Feature, ...]:
         return tuple(f for f in self.features if f.kind is FeatureKind.CATEGORICAL)
+
+    @property
+    def image(self) -> Feature | None:
+        """The image feature of an image contract (its only feature), else None."""
+        return self.features[0] if self.features[0].is_image else None
 
     def feature(self, name: str) -> Feature:
         for f in self.features:

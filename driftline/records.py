@@ -4,7 +4,9 @@ A ``RecordBatch`` is columnar so that the one preprocessing transform can serve 
 and a batch of validated stream records at serving time with the same code path:
 
 - numeric columns are ``float64`` arrays, ``NaN`` where the value was null or absent (nullable features only);
-- categorical columns are ``object`` arrays of ``str``, ``None`` where null or absent.
+- categorical columns are ``object`` arrays of ``str``, ``None`` where null or absent;
+- image columns are ``object`` arrays of decoded ``uint8`` arrays shaped ``(height, width, channels)`` as they
+  arrived (the preprocessing resizes them to the fitted size).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     TOO_LARGE = "too_large"
     DUPLICATE_FIELD = "duplicate_field"
+    NOT_AN_IMAGE = "not_an_image"
+    CORRUPT_IMAGE = "corrupt_image"
+    WRONG_CHANNELS = "wrong_channels"
+    IMAGE_TOO_LARGE = "image_too_large"
 
 
 @dataclass(frozen=True)
