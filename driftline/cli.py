@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "process": ("processors.cli", ("run",), "run processor workers (one consumer group)"),
     "serve": ("processors.cli", ("serve",), "HTTP scoring: POST /v1/predict, batched, hot-swapped like the workers"),
     "replay": ("processors.cli", ("replay",), "re-score a range of the records topic with the versions that served it"),
+    "score": ("processors.cli", ("score",), "image files → class and probabilities with the production model"),
     "train": ("trainer.cli", ("train",), "train, evaluate and register a model"),
     "retrain": ("trainer.cli", ("retrain",), "retrain on recent labeled data now, as an alert would"),
     "models": ("trainer.cli", ("models",), "the model registry: list, show, promote, rollback, export"),

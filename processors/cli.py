@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from driftline.entrypoint import command_parser, non_negative_int, positive_int, run_command
 from driftline.settings import Settings
@@ -57,6 +58,19 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.mismatched else 0
 
 
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    from driftline.bundle import ModelBundle
+    from driftline.registry import Registry
+    from processors.score_files import FileError, as_json_lines, render, score_files
+
+    registry = Registry.from_settings(settings, sign=False)
+    bundle = (ModelBundle.load(registry, args.version, warm_up=False) if args.version is not None
+              else ModelBundle.load_production(registry, warm_up=False))  # fmt: skip
+    results = score_files(bundle, args.files)
+    print(as_json_lines(results) if args.json else render(results, top=args.top))
+    return 1 if any(isinstance(r, FileError) for r in results) else 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1 and args.index is not None:
         return _worker(args, settings)
@@ -91,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--partitions", type=_partition_list, help="comma-separated partitions (default: all)")
     replay.add_argument("--show", type=non_negative_int, default=5, help="mismatches and missing records listed")
     replay.set_defaults(handler=_replay)
+    score = commands.add_parser("score", help="image files → class and probabilities with the production model; "
+                                "exit 1 if any file is refused")  # fmt: skip
+    score.add_argument("files", nargs="+", type=Path, help="PNG files")
+    score.add_argument("--version", type=positive_int, help="score with this version instead of production")
+    score.add_argument("--top", type=positive_int, default=3, help="most probable classes shown per file")
+    score.add_argument("--json", action="store_true", help="one JSON object per line")
+    score.set_defaults(handler=_score)
     return parser
 
 
