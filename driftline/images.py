@@ -5,7 +5,9 @@ bytes, row-major (``encoding: raw``). Decoding gives a ``uint8`` array shaped ``
 raises :class:`~driftline.validation.invalid.Invalid` with one of four reasons:
 
 - ``not_an_image``: not base64, or not a PNG file;
-- ``corrupt_image``: a PNG that does not decode to its end, or raw bytes of the wrong length;
+- ``corrupt_image``: a PNG with a chunk whose CRC does not match (checked for every chunk, the pixel data's
+  too, which Pillow skips: a flipped bit there could otherwise decode into other pixels), that is truncated or
+  does not decode to its end, or raw bytes of the wrong length;
 - ``wrong_channels``: a channel count other than the contract's (alpha and two-channel images are refused, never
   guessed away); 16-bit grayscale is brought to 8 bits, a palette image to RGB or grayscale;
 - ``image_too_large``: more than ``max_pixels`` pixels declared in the PNG header, checked before a byte of pixel
@@ -20,7 +22,9 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -30,6 +34,7 @@ from driftline.records import Reason
 from driftline.validation.invalid import Invalid, show
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_U32 = struct.Struct(">I")
 _CHANNELS = {"1": 1, "L": 1, "I;16": 1, "I;16B": 1, "I": 1, "LA": 2, "RGB": 3, "RGBA": 4, "P": 3}
 
 
@@ -88,6 +93,7 @@ def _png(data: bytes, feature: Feature) -> np.ndarray:
     if not data.startswith(PNG_SIGNATURE):
         raise Invalid(Reason.NOT_AN_IMAGE, f"{name!r}: expected a PNG file, found {len(data)} bytes without the "
                       "PNG signature")  # fmt: skip
+    _check_chunks(data, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -113,6 +119,28 @@ def _png(data: bytes, feature: Feature) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise Invalid(Reason.CORRUPT_IMAGE, f"{name!r}: the PNG does not decode: {exc}") from None
     return pixels.reshape(height, width, channels)
+
+
+def _check_chunks(data: bytes, name: str) -> None:
+    """Every chunk up to IEND is whole and matches its CRC (no byte is inflated here), or Invalid."""
+    view = memoryview(data)
+    pos, end = len(PNG_SIGNATURE), len(data)
+    while True:
+        if pos + 12 > end:
+            raise Invalid(Reason.CORRUPT_IMAGE, f"{name!r}: expected a whole PNG, found it truncated at byte {pos} "
+                          "(no IEND chunk)")  # fmt: skip
+        (length,) = _U32.unpack_from(data, pos)
+        stop = pos + 8 + length
+        if stop + 4 > end:
+            raise Invalid(Reason.CORRUPT_IMAGE, f"{name!r}: expected a whole PNG, found a chunk of {length} bytes "
+                          f"cut off at byte {end}")  # fmt: skip
+        kind = bytes(view[pos + 4 : pos + 8])
+        if zlib.crc32(view[pos + 4 : stop]) != _U32.unpack_from(data, stop)[0]:
+            raise Invalid(Reason.CORRUPT_IMAGE, f"{name!r}: expected intact PNG chunks, found {kind!r} at byte {pos} "
+                          "failing its CRC")  # fmt: skip
+        if kind == b"IEND":
+            return
+        pos = stop + 4
 
 
 def _as_uint8(image: Image.Image, channels: int) -> np.ndarray:
