@@ -107,18 +107,19 @@ def _png(data: bytes, feature: Feature) -> np.ndarray:
     limit = feature.max_pixels or 0
     if width * height > limit:
         raise Invalid(Reason.IMAGE_TOO_LARGE, f"{name!r}: expected at most {limit} pixels, found {width}x{height}")
+    wanted = feature.shape[2]
     channels = _CHANNELS.get(image.mode)
     if image.mode == "P":
-        channels = 3 if feature.channels == 3 else 1
-    if channels != feature.channels:
-        raise Invalid(Reason.WRONG_CHANNELS, f"{name!r}: expected {feature.channels} channel(s), found "
+        channels = 3 if wanted == 3 else 1
+    if channels != wanted:
+        raise Invalid(Reason.WRONG_CHANNELS, f"{name!r}: expected {wanted} channel(s), found "
                       f"{channels or image.mode} ({image.mode})")  # fmt: skip
     try:
         image.load()
-        pixels = _as_uint8(image, channels)
+        pixels = _as_uint8(image, wanted)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise Invalid(Reason.CORRUPT_IMAGE, f"{name!r}: the PNG does not decode: {exc}") from None
-    return pixels.reshape(height, width, channels)
+    return pixels.reshape(height, width, wanted)
 
 
 def _check_chunks(data: bytes, name: str) -> None:
