@@ -1,9 +1,10 @@
 """`driftline demo`: the whole loop on the built-in scenario, watched live, judged at the end.
 
-Stack up → train version 1 → two processor workers + the trainer → the Agrawal stream at a fixed rate, stationary
-first, then salary shifts and the labelling concept changes → drift gauges cross 0.25 → Prometheus fires
-DriftlineFeatureDrift → Alertmanager calls the trainer → the challenger wins on the newest data, is promoted and
-announced → every worker swaps → live accuracy recovers. Exit 0 only if all of that happened.
+Stack up → train version 1 → two processor workers + the trainer → the scenario's stream at a fixed rate, stationary
+first, then drift (Agrawal, the default: salary shifts and the labelling concept changes; digits: the pictures are
+inverted) → drift gauges cross 0.25 → Prometheus fires DriftlineFeatureDrift → Alertmanager calls the trainer → the
+challenger wins on the newest data, is promoted and announced → every worker swaps → live accuracy recovers. Exit 0
+only if all of that happened (digits: and the settled live accuracy is at least 0.95).
 Every service runs as its own process, exactly as an operator would run it.
 """
 
@@ -37,14 +38,49 @@ RETRAIN_ALERTS_FIRING = 'ALERTS{alertstate="firing",kind=~"drift|accuracy"}'
 
 
 @dataclass(frozen=True)
+class Scenario:
+    """What the demo runs on one built-in scenario: its stream's rate and drift, the first model's data, and the
+    settled live accuracy the healed loop must reach (None: recovery alone is the test)."""
+
+    rate: float
+    drift: str
+    train_rows: int
+    retrain_window: int
+    description: str
+    min_settled_accuracy: float | None = None
+
+
+SCENARIOS = {
+    "agrawal": Scenario(rate=2000.0, drift="covariate:salary:scale=1.8;concept:function=2", train_rows=50_000,
+                        retrain_window=12_000, description="Agrawal function 1, 50,000 rows"),
+    # Images cost a PNG decode and a CNN each: a few hundred a second keep two workers well inside 2 cores.
+    "digits": Scenario(rate=400.0, drift="inversion", train_rows=6_000, retrain_window=6_000,
+                       description="handwritten digits, 28x28, 6,000 images", min_settled_accuracy=0.95),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class DemoOptions:
-    rate: float = 2000.0
+    scenario: str = "agrawal"
+    rate: float | None = None  # records per second; None: the scenario's
     stationary_seconds: float = 90.0
     timeout_seconds: float = 600.0
-    drift: str = "covariate:salary:scale=1.8;concept:function=2"
+    drift: str | None = None  # drift specs without @START; None: the scenario's
     workers: int = 2
     keep_stack: bool = False
     settle_seconds: float = 60.0  # keep streaming this long after the last swap, then read the settled accuracy
+
+    @property
+    def plan(self) -> Scenario:
+        return SCENARIOS[self.scenario]
+
+    @property
+    def stream_rate(self) -> float:
+        return self.rate if self.rate is not None else self.plan.rate
+
+    @property
+    def drift_specs(self) -> str:
+        return self.drift if self.drift is not None else self.plan.drift
 
 
 @dataclass
@@ -70,14 +106,19 @@ class Progress:
     serving: int | None = None  # the version every worker serves, when they agree
     accuracy_end: float | None = None  # the live accuracy of the version serving, at the last look
 
-    def missing(self) -> list[str]:
+    def missing(self, min_settled_accuracy: float | None = None) -> list[str]:
         steps = [
             ("drift alert fired", self.alert_fired),
             ("new model promoted", self.promoted_at),
             ("every worker serving it", self.all_serving_new),
             ("accuracy recovered", self.recovered_at),
         ]
-        return [name for name, when in steps if when is None]
+        missing = [name for name, when in steps if when is None]
+        settled = self.accuracy_settled
+        if min_settled_accuracy is not None and not missing and (settled is None or settled < min_settled_accuracy):
+            shown = "not measured" if settled is None else f"{settled:.3f}"
+            missing.append(f"settled accuracy of at least {min_settled_accuracy:.2f} (found {shown})")
+        return missing
 
 
 class Demo:
@@ -94,7 +135,7 @@ class Demo:
             "DRIFTLINE_KAFKA__TOPIC_PREFIX": self.prefix,
             "DRIFTLINE_REGISTRY__ROOT": str(self.work / "registry"),  # its own: a demo never moves your production
             "DRIFTLINE_TRAINER__COOLDOWN_SECONDS": "60",
-            "DRIFTLINE_TRAINER__RETRAIN_WINDOW": "12000",
+            "DRIFTLINE_TRAINER__RETRAIN_WINDOW": str(options.plan.retrain_window),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.progress = Progress()
@@ -143,8 +184,10 @@ class Demo:
     def _run(self) -> int:
         o = self.options
         self.console.print(f"[bold]Driftline demo[/] run {self.prefix.rstrip('.')}, logs in {self.work}")
-        self.console.print("training version 1 on the default scenario (Agrawal function 1, 50,000 rows) ...")
-        train = self.spawn("train", "trainer", "train", "--rows", "50000", "--promote")
+        plan = o.plan
+        self.console.print(f"training version 1 on the {o.scenario} scenario ({plan.description}) ...")
+        train = self.spawn("train", "trainer", "train", "--scenario", o.scenario, "--rows", str(plan.train_rows),
+                           "--promote")  # fmt: skip
         if train.wait() != 0:
             self.console.print(f"[red]training failed[/]; see {self.work / 'train.log'}")
             return 1
@@ -157,12 +200,13 @@ class Demo:
                 self.console.print(f"[red]workers did not start serving within 180 s[/]; see {self.work}")
                 return 1
             time.sleep(0.5)
-        drift_at = int(o.rate * o.stationary_seconds)
-        drift = ";".join(f"{part}@{drift_at}" for part in o.drift.split(";"))
-        total = int(o.rate * o.timeout_seconds)
-        self.console.print(f"streaming at {o.rate:,.0f} records/s; drift ({o.drift}) from record {drift_at:,}")
-        self.spawn("producer", "producers", "--rate", str(o.rate), "--label-delay", "1", "--drift", drift,
-                   "--count", str(total), "--bad-ratio", "0.002", "--quiet")  # fmt: skip
+        rate = o.stream_rate
+        drift_at = int(rate * o.stationary_seconds)
+        drift = ";".join(f"{part}@{drift_at}" for part in o.drift_specs.split(";"))
+        total = int(rate * o.timeout_seconds)
+        self.console.print(f"streaming at {rate:,.0f} records/s; drift ({o.drift_specs}) from record {drift_at:,}")
+        self.spawn("producer", "producers", "--scenario", o.scenario, "--rate", str(rate), "--label-delay", "1",
+                   "--drift", drift, "--count", str(total), "--bad-ratio", "0.002", "--quiet")  # fmt: skip
         self.progress.started = time.monotonic()  # the stream's clock: drift begins stationary_seconds from here
         deadline = time.monotonic() + o.timeout_seconds
         with Live(live_view(self.progress, {}, self._history), console=self.console, refresh_per_second=2) as live:
@@ -272,7 +316,7 @@ class Demo:
             "swaps": [{"seconds_from_onset": when - onset, "version": v} for when, v in p.swaps],
             "false_alerts_before_onset": sorted(p.false_alerts),
             "retrains_before_onset": p.retrains_before_onset,
-            "missing": p.missing(),
+            "missing": p.missing(self.options.plan.min_settled_accuracy),
         }
         path = self.work / "report.json"
         path.write_text(json.dumps(report, indent=2, default=str))
@@ -287,8 +331,9 @@ class Demo:
                           "--out", str(self.work / "report"), "--events", str(events))  # fmt: skip
         if html.wait() == 0:
             self.console.print(f"run report: {self.work / 'report' / 'index.html'}")
-        if p.missing():
-            self.console.print(f"[red]the loop did not complete[/]: {', '.join(p.missing())}. Report: {path}")
+        missing = p.missing(self.options.plan.min_settled_accuracy)
+        if missing:
+            self.console.print(f"[red]the loop did not complete[/]: {', '.join(missing)}. Report: {path}")
             return 1
         self.console.print(
             f"[green]loop complete[/]: alert {p.alert_fired - onset:.0f}s after drift onset, "  # type: ignore[operator]
@@ -300,5 +345,3 @@ class Demo:
             + f". Report: {path}"
         )  # fmt: skip
         return 0
-
-

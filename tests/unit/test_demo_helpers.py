@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from demo.run import Progress
+from demo.run import SCENARIOS, DemoOptions, Progress
 from harness.scrape import latency_since, live_accuracy, quantile_ms
 
 BUCKET = "driftline_end_to_end_latency_seconds_bucket"
@@ -33,6 +33,19 @@ def test_progress_lists_what_did_not_happen() -> None:
     assert p.missing() == ["drift alert fired", "new model promoted", "every worker serving it", "accuracy recovered"]
     p.alert_fired = p.promoted_at = p.all_serving_new = p.recovered_at = 1.0
     assert p.missing() == []
+
+
+def test_a_scenario_with_an_accuracy_floor_is_healed_only_above_it() -> None:
+    p = Progress()
+    p.alert_fired = p.promoted_at = p.all_serving_new = p.recovered_at = 1.0
+    assert p.missing(0.95) == ["settled accuracy of at least 0.95 (found not measured)"]
+    p.accuracy_settled = 0.93
+    assert p.missing(0.95) == ["settled accuracy of at least 0.95 (found 0.930)"]
+    p.accuracy_settled = 0.97
+    assert p.missing(0.95) == []
+    assert SCENARIOS["digits"].min_settled_accuracy == 0.95 and SCENARIOS["agrawal"].min_settled_accuracy is None
+    assert DemoOptions(scenario="digits").drift_specs == "inversion"
+    assert DemoOptions(scenario="digits", rate=50.0).stream_rate == 50.0
 
 
 def test_live_accuracy_is_the_mean_over_the_workers_that_have_one() -> None:
