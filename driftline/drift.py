@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftline.profile import PREDICTION, Profile
+from driftline.profile import CONFIDENCE, PREDICTION, Profile
 
 
 def psi(
@@ -45,7 +45,8 @@ def psi(
 
 @dataclass(frozen=True)
 class DriftSnapshot:
-    """Drift over the current window: PSI per feature and of the prediction, data-quality ratios."""
+    """Drift over the current window: PSI per feature (an image: per statistic, ``image.ink_ratio``), of the
+    prediction and of its confidence (None for a profile without confidence bins), data-quality ratios."""
 
     records: int
     batches: int
@@ -53,6 +54,7 @@ class DriftSnapshot:
     missing_ratio: dict[str, float]
     unknown_ratio: dict[str, float]  # categorical features only
     prediction_psi: float
+    confidence_psi: float | None = None
 
 
 class DriftWindow:
@@ -111,7 +113,7 @@ class DriftWindow:
         if self._records < self.min_records:
             return None
         n = self._records
-        features = [k for k in self._totals if k != PREDICTION]
+        features = [k for k in self._totals if k not in (PREDICTION, CONFIDENCE)]
         return DriftSnapshot(
             records=n,
             batches=len(self._batches),
@@ -119,6 +121,9 @@ class DriftWindow:
             missing_ratio={k: int(self._totals[k][-1]) / n for k in features},
             unknown_ratio={k: int(self._totals[k][-2]) / n for k in features if k in self._categorical},
             prediction_psi=psi(self._expected[PREDICTION], self._totals[PREDICTION]),
+            confidence_psi=(
+                psi(self._expected[CONFIDENCE], self._totals[CONFIDENCE]) if CONFIDENCE in self._totals else None
+            ),
         )
 
     def reset(self) -> None:

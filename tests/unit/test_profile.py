@@ -12,7 +12,7 @@ import pytest
 from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.preprocessing import Preprocessor
-from driftline.profile import PREDICTION, Profile
+from driftline.profile import CONFIDENCE, PREDICTION, Profile
 
 CONTRACT = Contract.model_validate(
     {
@@ -84,13 +84,15 @@ def test_counts_sum_to_the_batch_size_and_match_the_fit() -> None:
     profile, _ = _profile()
     batch = _columns(512, seed=3, shift=0.5)
     counts = profile.counts(batch, _scores(512, seed=3))
-    assert set(counts) == {"x", "spiky", "car", PREDICTION}
+    assert set(counts) == {"x", "spiky", "car", PREDICTION, CONFIDENCE}
     for vector in counts.values():
         assert vector.dtype == np.int64 and vector.sum() == 512
     again = profile.counts(_columns(2000), _scores(2000))  # the training data lands in its reference counts
     for f in profile.spec.features:
         np.testing.assert_array_equal(again[f.name], f.counts)
     np.testing.assert_array_equal(again[PREDICTION], profile.spec.prediction.counts)
+    assert profile.spec.confidence is not None
+    np.testing.assert_array_equal(again[CONFIDENCE], profile.spec.confidence.counts)
 
 
 def test_binary_scores_get_ten_quantile_bins() -> None:
