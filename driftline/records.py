@@ -51,11 +51,12 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Row:
-    """One valid record. ``features`` maps name → float (NaN for null) or str/None for categoricals."""
+    """One valid record. ``features`` maps name → float (NaN for null), str/None for categoricals, or an image's
+    decoded ``uint8`` array."""
 
     id: str
     event_time_ms: int
-    features: Mapping[str, float | str | None]
+    features: Mapping[str, float | str | np.ndarray | None]
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

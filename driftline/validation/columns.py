@@ -1,8 +1,9 @@
 """The column pass of a batch: the records kept after the envelope checks, and each feature's values of them
-as one typed array, vectorised.
+as one typed array, vectorised (an image column: an object array of decoded ``uint8`` arrays).
 
-Positions the pass cannot clear (wrong type, null, out of range) are returned as suspects, for the validator to
-judge one by one, so the reason always comes from the same code as for a single record.
+Positions the pass cannot clear (wrong type, null, out of range, an image that does not decode) are returned as
+suspects, for the validator to judge one by one, so the reason always comes from the same code as for a single
+record.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from driftline import images  # a module, not its names: driftline.images imports this package
+from driftline.contract import Feature
+from driftline.validation.invalid import Invalid
+
 NumericField = tuple[str, bool, float, float]  # name, nullable, lowest and highest accepted value
 CategoricalField = tuple[str, bool]  # name, nullable
+ImageField = tuple[str, Feature]  # name, the image feature (never nullable)
 
 _NAN = math.nan
 _NUMBER_TYPES = frozenset({float, int, type(None)})
@@ -53,6 +59,7 @@ def feature_columns(
     numeric: tuple[NumericField, ...],
     categorical: tuple[CategoricalField, ...],
     names: Sequence[str],
+    image: tuple[ImageField, ...] = (),
 ) -> tuple[dict[str, np.ndarray], set[int]]:
     """Typed feature columns (contract order) and the positions whose value may be invalid."""
     suspects: set[int] = set()
@@ -90,6 +97,14 @@ def feature_columns(
             elif c is int:
                 out[j] = str(v)
             elif not (nullable and v is None):
+                suspects.add(j)
+        by_name[name] = out
+    for name, feature in image:
+        out = np.empty(len(objs), dtype=object)  # filled with None; never np.array(list of arrays), which stacks
+        for j, o in enumerate(objs):
+            try:
+                out[j] = images.decode_image(o.get(name), feature)
+            except Invalid:
                 suspects.add(j)
         by_name[name] = out
     return {name: by_name[name] for name in names}, suspects

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from driftline import images  # a module, not its names: driftline.images imports this package
 from driftline.contract import Contract
 from driftline.records import Reason, RecordBatch, Rejection, Row
 from driftline.validation.columns import Kept, feature_columns
@@ -40,7 +41,8 @@ class Validator:
     decides the reason, so both paths always agree.
     """
 
-    __slots__ = ("_cat", "_et", "_id", "_max_bytes", "_max_id", "_names", "_num", "_numeric", "_order", "contract")
+    __slots__ = ("_cat", "_et", "_id", "_img", "_max_bytes", "_max_id", "_names", "_num", "_numeric", "_order",
+                 "contract")  # fmt: skip
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
@@ -61,7 +63,8 @@ class Validator:
             for f in contract.numeric
         )
         self._cat = tuple((f.name, f.nullable) for f in contract.categorical)
-        self._order = tuple(f[0] for f in self._num) + tuple(f[0] for f in self._cat)
+        self._img = tuple((f.name, f) for f in contract.features if f.is_image)
+        self._order = tuple(f[0] for f in self._num) + tuple(f[0] for f in self._cat) + tuple(f[0] for f in self._img)
 
     # -- public ---------------------------------------------------------------------------------------------
 
@@ -162,7 +165,7 @@ class Validator:
         return record_id, ms
 
     def _values(self, obj: dict[str, Any], literal: bool) -> list[Any]:
-        """Feature values in ``_order`` (numerics, then categoricals), or Invalid: the one judge."""
+        """Feature values in ``_order`` (numerics, categoricals, then images), or Invalid: the one judge."""
         values: list[Any] = []
         append = values.append
         get = obj.get
@@ -192,6 +195,11 @@ class Validator:
                 raise Invalid(
                     Reason.WRONG_TYPE, f"{name!r}: expected a category (string or integer), found {show(v)}"
                 )
+        for name, feature in self._img:
+            v = get(name)
+            if v is None:
+                raise missing_field(obj, name)
+            append(images.decode_image(v, feature))
         if literal:
             raise Invalid(
                 Reason.NON_FINITE, "expected finite JSON numbers, found NaN/Infinity in another field"
@@ -217,7 +225,7 @@ class Validator:
         """Check the kept records' features column by column; re-judge suspects one by one."""
         if not kept.objs:
             return RecordBatch.empty(self._names, self._numeric), rejections
-        columns, suspects = feature_columns(kept.objs, self._num, self._cat, self._names)
+        columns, suspects = feature_columns(kept.objs, self._num, self._cat, self._names, self._img)
         suspects.update(kept.literal)
         keep = None
         for pos in sorted(suspects):
