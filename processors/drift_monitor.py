@@ -43,6 +43,7 @@ class DriftMonitor:
         for gauge in (m.feature_drift_psi, m.feature_missing_ratio, m.feature_unknown_ratio):
             gauge.clear()
         m.prediction_drift_psi.set(0)
+        m.prediction_confidence_psi.set(0)
         m.drift_window_records.set(0)
 
     def add(self, counts: Mapping[str, np.ndarray]) -> None:
@@ -72,3 +73,5 @@ class DriftMonitor:
         for name, value in snapshot.unknown_ratio.items():
             m.feature_unknown_ratio.labels(feature=name).set(value)
         m.prediction_drift_psi.set(snapshot.prediction_psi)
+        if snapshot.confidence_psi is not None:
+            m.prediction_confidence_psi.set(snapshot.confidence_psi)

@@ -84,6 +84,10 @@ class ProcessorMetrics(ModelMetrics):
                                            ["feature"], registry=registry)  # fmt: skip
         self.prediction_drift_psi = Gauge(p + "prediction_drift_psi", "PSI of the scores over the drift window",
                                           registry=registry)  # fmt: skip
+        self.prediction_confidence_psi = Gauge(
+            p + "prediction_confidence_psi", "PSI of the predictions' confidence (largest class probability) over the "
+            "drift window (0 for a model whose profile has no confidence bins)", registry=registry,
+        )  # fmt: skip
         self.drift_window_records = Gauge(p + "drift_window_records", "Records in the drift window",
                                           registry=registry)  # fmt: skip
         self.labeled_accuracy = Gauge(p + "labeled_accuracy", "Rolling accuracy on labeled records", ["version"],

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from driftline.contract import Contract
+from driftline.contract import Contract, builtin_contract
 from driftline.profile import Profile
+from driftline.profile.image_stats import STATISTICS
 from processors.drift_monitor import DriftMonitor
 from processors.metrics import ProcessorMetrics
 
@@ -118,3 +119,65 @@ def test_adding_before_a_model_is_an_error(parts) -> None:
     metrics, _, _, clock = parts
     with pytest.raises(RuntimeError, match="reset"):
         DriftMonitor(metrics, size=1000, min_records=100, clock=clock).add({})
+
+
+def _confidence(metrics: ProcessorMetrics) -> float | None:
+    return metrics.registry.get_sample_value("driftline_prediction_confidence_psi")
+
+
+def test_the_confidence_gauge_rises_when_scores_flatten_and_a_swap_zeroes_it(parts) -> None:
+    metrics, gauges, profile, clock = parts
+    columns, scores = _columns(200, 0.0, seed=2)
+    gauges.add(profile.counts(columns, scores))
+    calm = _confidence(metrics)
+    assert calm is not None and calm < 0.1
+    clock.now += 1.0
+    flat = 0.5 + (scores - 0.5) * 0.1  # the same records, scored near 0.5: an unsure model
+    gauges.add(profile.counts(columns, flat))
+    unsure = _confidence(metrics)
+    assert unsure is not None and unsure > 0.25
+    gauges.reset(profile)
+    assert _confidence(metrics) == 0
+
+
+def test_a_profile_without_confidence_bins_leaves_the_confidence_gauge_at_zero(parts) -> None:
+    metrics, gauges, profile, _ = parts
+    old = profile.to_dict()
+    del old["confidence"]  # as written before confidence bins existed
+    legacy = Profile.from_dict(old)
+    gauges.reset(legacy)
+    columns, scores = _columns(200, 0.0, seed=2)
+    gauges.add(legacy.counts(columns, 0.5 + (scores - 0.5) * 0.1))
+    assert _read(metrics)[0] == 200 and _confidence(metrics) == 0
+
+
+def test_an_image_profile_publishes_one_psi_per_statistic() -> None:
+    rng = np.random.default_rng(0)
+
+    def images(n: int, invert: bool) -> np.ndarray:
+        out = np.empty(n, dtype=object)
+        for i in range(n):
+            pixels = np.zeros((28, 28, 1), dtype=np.uint8)
+            top, left, size = rng.integers(4, 10), rng.integers(4, 10), rng.integers(8, 16)
+            pixels[top : top + size, left : left + size] = rng.integers(150, 256)
+            out[i] = 255 - pixels if invert else pixels
+        return out
+
+    def scores(n: int) -> np.ndarray:
+        e = np.exp(rng.normal(0, 3, (n, 10)))
+        return e / e.sum(axis=1, keepdims=True)
+
+    digits = builtin_contract("digits")
+    profile = Profile.fit({"image": images(2000, False)}, digits, scores(2000))
+    metrics = ProcessorMetrics(CollectorRegistry())
+    monitor = DriftMonitor(metrics, size=1000, min_records=100, interval=0.0, clock=Clock())
+    monitor.reset(profile)
+    monitor.add(profile.counts({"image": images(500, False)}, scores(500)))
+    read = metrics.registry.get_sample_value
+    calm = {s: read("driftline_feature_drift_psi", {"feature": f"image.{s}"}) for s in STATISTICS}
+    assert all(v is not None and v < 0.1 for v in calm.values()), calm
+    assert read("driftline_feature_missing_ratio", {"feature": "image.ink_ratio"}) == 0
+    monitor.reset(profile)
+    monitor.add(profile.counts({"image": images(500, True)}, scores(500)))
+    inverted = read("driftline_feature_drift_psi", {"feature": "image.mean_intensity"})
+    assert inverted is not None and inverted > 0.25
