@@ -10,12 +10,14 @@ from driftline.preprocessing.columns import (
     fixed_categories,
     require_columns,
 )
+from driftline.preprocessing.pixels import pixel_rows
 from driftline.preprocessing.preprocessor import Preprocessor, TransformStats
-from driftline.preprocessing.spec import MISSING, UNKNOWN, NumericEncoding, PreprocessingOptions
+from driftline.preprocessing.spec import MISSING, UNKNOWN, ImageParams, NumericEncoding, PreprocessingOptions
 
 __all__ = [
     "MISSING",
     "UNKNOWN",
+    "ImageParams",
     "NumericEncoding",
     "PreprocessingOptions",
     "Preprocessor",
@@ -25,6 +27,7 @@ __all__ = [
     "category_string",
     "columns_from_frame",
     "fixed_categories",
+    "pixel_rows",
     "read_json_artifact",
     "require_columns",
 ]

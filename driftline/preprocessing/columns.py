@@ -36,7 +36,8 @@ def category_string(value: Any) -> str:
 
 def columns_from_frame(frame: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]:
     """The contract's features of ``frame`` as ``RecordBatch.columns``: numeric float64 with NaN, categorical
-    object arrays of ``str``/``None`` (see ``category_string``). Pandas NA/NaN/None all count as missing."""
+    object arrays of ``str``/``None`` (see ``category_string``), image object arrays of the decoded ``uint8``
+    arrays as they are. Pandas NA/NaN/None all count as missing."""
     absent = [f.name for f in contract.features if f.name not in frame.columns]
     if absent:
         raise PreprocessingError(
@@ -47,7 +48,10 @@ def columns_from_frame(frame: pd.DataFrame, contract: Contract) -> dict[str, np.
         series = frame[feature.name]
         if isinstance(series, pd.DataFrame):
             raise PreprocessingError(f"frame has the column {feature.name!r} more than once")
-        out[feature.name] = _numeric(series) if feature.is_numeric else _categorical(series)
+        if feature.is_image:
+            out[feature.name] = series.to_numpy(dtype=object)  # one array per row, never stacked
+        else:
+            out[feature.name] = _numeric(series) if feature.is_numeric else _categorical(series)
     return out
 
 

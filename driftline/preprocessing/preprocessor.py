@@ -7,7 +7,9 @@ Layout of ``X`` (float32): numeric features in contract order; under a ``numeric
 feature's bins as ``name#0``..``name#T-1`` (see :mod:`driftline.preprocessing.encodings`); then each categorical
 in contract order, one-hot as ``name=<category>`` columns then ``name=__unknown__`` (and ``name=__missing__``
 under the ``category`` missing policy), or as one ``name`` column holding the code (known ``0..K-1``, unknown
-``K``, missing ``K+1``). Numeric: ``((x, or impute if NaN) - center) / scale`` in float64, then cast to float32.
+``K``, missing ``K+1``). An image feature (the only feature of its contract) gives ``name#0``..``name#{h*w*c-1}``:
+its pixels at the fitted size (see :mod:`driftline.preprocessing.pixels`), row-major ``(h, w, c)``, divided by
+``scale`` (255) in float32. Numeric: ``((x, or impute if NaN) - center) / scale`` in float64, then cast to float32.
 ``center``/``scale`` are mean/std (standard), min/(max-min) (minmax) or 0/1 (none) of the imputed training
 column; a zero std or range gives ``scale = 1``. Values outside the training range are never clipped.
 
@@ -31,10 +33,12 @@ from driftline.errors import PreprocessingError
 from driftline.preprocessing.artifact import canonical_json, read_json_artifact
 from driftline.preprocessing.columns import category_codes, fixed_categories, require_columns
 from driftline.preprocessing.encodings import encode, fit_edges
+from driftline.preprocessing.pixels import pixel_rows
 from driftline.preprocessing.spec import (
     MISSING,
     UNKNOWN,
     CategoricalParams,
+    ImageParams,
     NumericParams,
     PreprocessingOptions,
     PreprocessorSpec,
@@ -57,6 +61,7 @@ class Preprocessor:
     spec: PreprocessorSpec
     _numeric: tuple[NumericParams, ...] = field(init=False, repr=False, compare=False)
     _categorical: tuple[CategoricalParams, ...] = field(init=False, repr=False, compare=False)
+    _images: tuple[ImageParams, ...] = field(init=False, repr=False, compare=False)
     _vectors: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
     _edges: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
     _lookups: tuple[dict[str, int], ...] = field(init=False, repr=False, compare=False)
@@ -66,6 +71,7 @@ class Preprocessor:
     def __post_init__(self) -> None:
         num = tuple(f for f in self.spec.features if isinstance(f, NumericParams))
         cat = tuple(f for f in self.spec.features if isinstance(f, CategoricalParams))
+        images = tuple(f for f in self.spec.features if isinstance(f, ImageParams))
         vectors = tuple(
             np.array([getattr(f, a) for f in num], dtype=float) for a in ("impute", "center", "scale")
         )
@@ -78,8 +84,11 @@ class Preprocessor:
                 names.append(f.name)
             else:
                 names += [f"{f.name}={c}" for c in self._buckets(f)]
+        for image in images:
+            names += [f"{image.name}#{j}" for j in range(image.height * image.width * image.channels)]
         object.__setattr__(self, "_numeric", num)
         object.__setattr__(self, "_categorical", cat)
+        object.__setattr__(self, "_images", images)
         object.__setattr__(self, "_vectors", vectors)
         object.__setattr__(self, "_edges", edges)
         object.__setattr__(self, "_lookups", tuple({c: i for i, c in enumerate(f.categories)} for f in cat))
@@ -102,8 +111,10 @@ class Preprocessor:
         n = require_columns(columns, contract.feature_names, PreprocessingError)
         if n == 0:
             raise PreprocessingError("cannot fit preprocessing on an empty training set (0 rows)")
-        params: list[NumericParams | CategoricalParams] = [
-            _fit_numeric(f.name, columns[f.name], options)
+        params: list[NumericParams | CategoricalParams | ImageParams] = [
+            _fit_image(f, columns[f.name])
+            if f.is_image
+            else _fit_numeric(f.name, columns[f.name], options)
             if f.is_numeric
             else _fit_categorical(f, columns[f.name], options)
             for f in contract.features
@@ -180,6 +191,11 @@ class Preprocessor:
             else:
                 X[:, offset] = codes
                 offset += 1
+        for image in self._images:
+            size = image.height * image.width * image.channels
+            np.divide(pixel_rows(columns[image.name], image), np.float32(image.scale), out=X[:, offset : offset + size])
+            missing[image.name] = 0  # never nullable: the validator refuses a record without its image
+            offset += size
         return X, TransformStats(rows=n, missing=missing, unknown=unknown)
 
     def _encode(self, imputed: np.ndarray, X: np.ndarray, start: int) -> int:
@@ -243,6 +259,14 @@ def _fit_numeric(name: str, values: np.ndarray, options: PreprocessingOptions) -
     encoding = options.numeric_encoding
     edges = None if encoding is None else fit_edges(filled, encoding)
     return NumericParams(name=name, impute=impute, center=center, scale=scale, edges=edges)
+
+
+def _fit_image(feature: Feature, values: np.ndarray) -> ImageParams:
+    """An image's size comes from the contract; the training images are checked to be images of it."""
+    height, width, channels = feature.shape
+    params = ImageParams(name=feature.name, height=height, width=width, channels=channels)
+    pixel_rows(values[:1], params)  # a clear error now if the column does not hold decoded images
+    return params
 
 
 def _fit_categorical(

@@ -76,6 +76,18 @@ class CategoricalParams(_Frozen):
         return self
 
 
+class ImageParams(_Frozen):
+    """An image feature: the size every image is resized to (Pillow bilinear, only when it differs), and the
+    divisor that brings ``uint8`` pixels to ``[0, 1]``."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["image"] = "image"
+    height: int = Field(ge=1, le=4096)
+    width: int = Field(ge=1, le=4096)
+    channels: Literal[1, 3]
+    scale: float = Field(255.0, gt=0)
+
+
 class PreprocessorSpec(_Frozen):
     """The whole of ``preprocessing.json``."""
 
@@ -83,15 +95,17 @@ class PreprocessorSpec(_Frozen):
     version: Literal[1] = 1
     contract: str
     options: PreprocessingOptions
-    features: tuple[Annotated[NumericParams | CategoricalParams, Field(discriminator="kind")], ...] = Field(
-        min_length=1
-    )
+    features: tuple[
+        Annotated[NumericParams | CategoricalParams | ImageParams, Field(discriminator="kind")], ...
+    ] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> PreprocessorSpec:
         names = [f.name for f in self.features]
         if len(set(names)) != len(names):
             raise ValueError(f"feature names repeat: {names}")
+        if len(names) > 1 and any(isinstance(f, ImageParams) for f in self.features):
+            raise ValueError(f"an image feature must be the only feature, found {names}")
         most_frequent = self.options.categorical_missing == "most_frequent"
         encoded = self.options.numeric_encoding is not None
         for f in self.features:

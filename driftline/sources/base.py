@@ -59,7 +59,8 @@ def to_frame(records: Iterable[LabeledRecord], contract: Contract) -> pd.DataFra
     """Records → a DataFrame typed as ``RecordBatch`` expects, plus id, event time and label columns.
 
     Columns, in order: ``contract.id_field`` (object str), ``contract.event_time_field`` (int64 epoch ms),
-    each feature (numeric float64 with NaN; categorical object of str/None), ``contract.label.name`` (int64
+    each feature (numeric float64 with NaN; categorical object of str/None; image object of the decoded ``uint8``
+    arrays, each at the size it arrived), ``contract.label.name`` (int64
     when every label is an int, else object with None for unknown). A record that does not fit the contract
     raises DataError naming it: a training frame never drops rows silently.
     """
