@@ -1,12 +1,19 @@
-"""Malformed records, one of each kind the validator rejects, for testing dead letters end to end."""
+"""Malformed records, one of each kind the validator rejects (an image contract's bad pictures too), for testing
+dead letters end to end."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import random
+import struct
+import zlib
 from collections.abc import Iterator
 
-from driftline.contract import Contract
+import numpy as np
+
+from driftline.contract import Contract, Feature, ImageEncoding
+from driftline.images import encode_png, encode_raw
 from driftline.records import Reason
 
 
@@ -21,6 +28,8 @@ def bad_corpus(contract: Contract, *, tag: str = "bad") -> list[tuple[bytes | No
         for f in contract.features:
             if f.is_numeric:
                 fields[f.name] = str(f.min if f.min is not None else 1.0)
+            elif f.is_image:
+                fields[f.name] = f'"{_black(f)}"'
             else:
                 fields[f.name] = f'"{f.categories[0]}"' if f.categories else '"x"'
         fields.update(overrides)
@@ -54,6 +63,9 @@ def bad_corpus(contract: Contract, *, tag: str = "bad") -> list[tuple[bytes | No
         corpus.append(
             (f"{tag}-obj".encode(), record(f"{tag}-obj", **{categorical.name: '{"a": 1}'}), Reason.WRONG_TYPE)
         )
+    if contract.image is not None:
+        corpus += [(f"{tag}-{name}".encode(), record(f"{tag}-{name}", **{contract.image.name: value}), reason)
+                   for name, value, reason in _bad_images(contract.image)]  # fmt: skip
     required = [f for f in contract.features if not f.nullable]
     if required:
         name = required[0].name
@@ -61,6 +73,39 @@ def bad_corpus(contract: Contract, *, tag: str = "bad") -> list[tuple[bytes | No
             (f"{tag}-null".encode(), record(f"{tag}-null", **{name: "null"}), Reason.MISSING_FIELD)
         )
     return corpus
+
+
+def _black(feature: Feature) -> str:
+    """A valid all-black image for ``feature``, encoded as it says."""
+    pixels = np.zeros(feature.shape, dtype=np.uint8)
+    return encode_png(pixels) if feature.encoding is ImageEncoding.PNG else encode_raw(pixels)
+
+
+def _bad_images(feature: Feature) -> list[tuple[str, str, Reason]]:
+    """(name, JSON value, reason) for each way an image field goes wrong."""
+    height, width, channels = feature.shape
+    bad = [("image-number", "12", Reason.WRONG_TYPE), ("image-text", '"not base64!"', Reason.NOT_AN_IMAGE)]
+    if feature.encoding is ImageEncoding.RAW:
+        short = base64.b64encode(bytes(height * width * channels - 1)).decode()
+        return [*bad, ("image-short", f'"{short}"', Reason.CORRUPT_IMAGE)]
+    png = base64.b64decode(_black(feature))
+    other = np.zeros((height, width, 3 if channels == 1 else 1), dtype=np.uint8)  # the channel count not wanted
+    side = 100_000  # a decompression bomb's header: 10^10 pixels declared, a few bytes sent
+    bomb = _png_chunks((b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)),
+                       (b"IDAT", zlib.compress(bytes(1024))), (b"IEND", b""))  # fmt: skip
+    return [
+        *bad,
+        ("image-gif", f'"{base64.b64encode(b"GIF89a" + bytes(32)).decode()}"', Reason.NOT_AN_IMAGE),
+        ("image-cut", f'"{base64.b64encode(png[: len(png) // 2]).decode()}"', Reason.CORRUPT_IMAGE),
+        ("image-channels", f'"{encode_png(other)}"', Reason.WRONG_CHANNELS),
+        ("image-bomb", f'"{base64.b64encode(bomb).decode()}"', Reason.IMAGE_TOO_LARGE),
+    ]
+
+
+def _png_chunks(*chunks: tuple[bytes, bytes]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)) for kind, data in chunks
+    )
 
 
 class BadRecords:

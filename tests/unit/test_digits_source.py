@@ -278,3 +278,21 @@ def test_digit_labels_travel_as_class_name_strings() -> None:
     item = DigitsSource(seed=1).take(1)[0]
     event = decode_label_event(encode_label_event(item.record["id"], item.label, item.record["event_time"]))
     assert event is not None and event.label == item.label and isinstance(event.label, str)
+
+
+@pytest.mark.parametrize("encoding", ["png", "raw"])
+def test_the_producers_malformed_records_cover_bad_images_each_with_its_reason(encoding: str) -> None:
+    from producers.bad_records import bad_corpus
+
+    data = DIGITS.model_dump(mode="json")
+    data["features"][0]["encoding"] = encoding
+    contract = Contract.model_validate(data)
+    corpus = bad_corpus(contract)
+    validator = Validator(contract)
+    for key, payload, reason in corpus:
+        _, rejections = validator.validate_batch([payload])
+        assert [r.reason for r in rejections] == [reason], key
+    image_reasons = {reason.value for key, _, reason in corpus if key is not None and b"-image-" in key}
+    wanted = {"wrong_type", "not_an_image", "corrupt_image"}
+    assert image_reasons >= (wanted | {"wrong_channels", "image_too_large"} if encoding == "png" else wanted)
+    assert not any(b"-image-" in (key or b"") for key, _, _ in bad_corpus(builtin_contract("agrawal")))
