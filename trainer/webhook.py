@@ -11,7 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from driftline.errors import DriftlineError
 
 RETRAIN_ALERTS = frozenset(
-    {"DriftlineFeatureDrift", "DriftlinePredictionDrift", "DriftlineAccuracyDrop", "DriftlineErrorRateChange"}
+    {
+        "DriftlineFeatureDrift",
+        "DriftlinePredictionDrift",
+        "DriftlinePredictionConfidenceDrift",
+        "DriftlineAccuracyDrop",
+        "DriftlineErrorRateChange",
+    }
 )
 
 

@@ -29,10 +29,10 @@ DASHBOARD = MONITORING / "grafana" / "dashboards" / "driftline.json"
 OPERATIONS = ROOT / "docs" / "operations.md"
 
 # DESIGN section 8: these rules exist, and Alertmanager sends the first three to the trainer, and the change
-# detector's alert (issue 18).
+# detector's alert (issue 18) and the confidence drift alert (issue 21).
 DESIGN_ALERTS = ("DriftlineFeatureDrift", "DriftlinePredictionDrift", "DriftlineAccuracyDrop",
                  "DriftlineDeadLetterRatio", "DriftlineProcessorDown")  # fmt: skip
-TO_TRAINER = frozenset({*DESIGN_ALERTS[:3], "DriftlineErrorRateChange"})
+TO_TRAINER = frozenset({*DESIGN_ALERTS[:3], "DriftlineErrorRateChange", "DriftlinePredictionConfidenceDrift"})
 
 
 def _tool(name: str) -> str:
