@@ -123,11 +123,13 @@ def _drift(board: Dashboard, rules: Thresholds) -> None:
     fill = rules.value("DriftlineFeatureDrift", "drift window")
     psi = rules.value("DriftlineFeatureDrift", "PSI")
     prediction_psi = rules.value("DriftlinePredictionDrift", "PSI")
+    confidence_psi = rules.value("DriftlinePredictionConfidenceDrift", "PSI")
     full = f"and on (job, instance) driftline_drift_window_records >= {fill:g}"
     board.with_row(Row("Model & drift"))
     board.with_panel(graph(
         "Feature drift (PSI)", "Highest PSI of each feature over the picked workers whose drift window is full "
-        "enough, as DriftlineFeatureDrift judges it.", "none",
+        "enough, as DriftlineFeatureDrift judges it. An image model's features are its per-image statistics "
+        "(image.mean_intensity, image.ink_ratio, image.contrast).", "none",
         query(f"max by (feature) (driftline_feature_drift_psi{{{W}, {F}}} {full})", "{{feature}}"),
         thresholds=steps(Step(None, "green"), Step(PSI_WATCH, "orange"), Step(psi, "red")),
         alerts=["DriftlineFeatureDrift"],
@@ -139,6 +141,13 @@ def _drift(board: Dashboard, rules: Thresholds) -> None:
         alerts=["DriftlinePredictionDrift"],
     ))  # fmt: skip
     board.with_panel(graph(
+        "Confidence drift (PSI)", "PSI of the predictions' confidence (the largest class probability) per worker "
+        "whose drift window is full enough, as DriftlinePredictionConfidenceDrift judges it.", "none",
+        query(f"driftline_prediction_confidence_psi{{{W}}} {full}", "{{instance}}"), width=6,
+        thresholds=steps(Step(None, "green"), Step(PSI_WATCH, "orange"), Step(confidence_psi, "red")),
+        alerts=["DriftlinePredictionConfidenceDrift"],
+    ))  # fmt: skip
+    board.with_panel(graph(
         "Drift window fill", "Records in each worker's drift window; the drift rules count a worker from the line "
         "up.", "short", query(f"driftline_drift_window_records{{{W}}}", "{{instance}}"), width=6,
         thresholds=steps(Step(None, "blue"), Step(fill, "green")), alerts=["DriftlineFeatureDrift"],
@@ -147,14 +156,14 @@ def _drift(board: Dashboard, rules: Thresholds) -> None:
         "Missing and unknown-category share", "Over the drift window, the highest over the picked workers.",
         "percentunit",
         query(f"max by (feature) (driftline_feature_missing_ratio{{{W}, {F}}})", "missing {{feature}}"),
-        query(f"max by (feature) (driftline_feature_unknown_ratio{{{W}, {F}}})", "unknown {{feature}}"),
+        query(f"max by (feature) (driftline_feature_unknown_ratio{{{W}, {F}}})", "unknown {{feature}}"), width=9,
     ))  # fmt: skip
     board.with_panel(graph(
         "Error rate (ADWIN) and rises detected", "Each version's labeled error rate over the change detector's "
         "window; rises it confirmed per minute (DriftlineErrorRateChange fires on one).", "percentunit",
         query(f"max by (version) (driftline_error_rate_estimate{{{W}, {V}}})", "error rate v{{version}}"),
         query(f"sum by (version) (increase(driftline_error_rate_change_total{{{W}, {V}}}[1m]))",
-              "rises/min v{{version}}"), alerts=["DriftlineErrorRateChange"],
+              "rises/min v{{version}}"), width=9, alerts=["DriftlineErrorRateChange"],
     ))  # fmt: skip
 
 

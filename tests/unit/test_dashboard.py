@@ -333,6 +333,7 @@ def test_the_rules_thresholds_are_on_the_dashboard() -> None:
     rules = Thresholds()
     for title, alert, word in [("Feature drift (PSI)", "DriftlineFeatureDrift", "PSI"),
                                ("Prediction drift (PSI)", "DriftlinePredictionDrift", "PSI"),
+                               ("Confidence drift (PSI)", "DriftlinePredictionConfidenceDrift", "PSI"),
                                ("Drift window fill", "DriftlineFeatureDrift", "drift window"),
                                ("Labeled accuracy by model version", "DriftlineAccuracyDrop", "accuracy"),
                                ("Dead-letter share (5m, as alerted)", "DriftlineDeadLetterRatio", "dead-letter share"),
@@ -341,7 +342,7 @@ def test_the_rules_thresholds_are_on_the_dashboard() -> None:
                                ("Consumer group lag", "DriftlineLagGrowing", "records behind"),
                                ("Rejected retrains (1h)", "DriftlineRetrainsRejected", "rejected retrains")]:
         assert rules.value(alert, word) in _steps(by_title[title]), title
-    for title in ("Feature drift (PSI)", "Prediction drift (PSI)"):
+    for title in ("Feature drift (PSI)", "Prediction drift (PSI)", "Confidence drift (PSI)"):
         assert PSI_WATCH in _steps(by_title[title])
 
 
