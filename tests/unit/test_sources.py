@@ -14,6 +14,7 @@ from driftline.contract import Contract, builtin_contract
 from driftline.errors import DataError
 from driftline.sources import (
     AgrawalSource,
+    DigitsSource,
     DriftKind,
     DriftSpec,
     FileSource,
@@ -60,6 +61,9 @@ SOURCES: dict[str, Callable[[Path], Source]] = {
     ),
     "csv": _write_csv,
     "parquet": _write_parquet,
+    "digits": lambda _: DigitsSource(seed=11),
+    "digits+all": lambda _: DigitsSource(seed=11, drift="rotation:30@500;thickness:1@1000;inversion@1500..2000;"
+                                                        "noise:40@2500;style@2800"),
 }
 
 
@@ -109,7 +113,8 @@ def test_to_frame_has_the_training_types(make_source: Callable[[], Source]) -> N
     assert frame[c.id_field].dtype == object
     for f in c.features:
         assert frame[f.name].dtype == (np.float64 if f.is_numeric else object), f.name
-    assert frame[c.label.name].dtype == np.int64
+    ints = all(type(k) is int for k in c.label.classes)
+    assert frame[c.label.name].dtype == (np.int64 if ints else object)  # class names stay strings
 
 
 # -- Agrawal ---------------------------------------------------------------------------------------------
