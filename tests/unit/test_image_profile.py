@@ -16,6 +16,7 @@ from driftline.errors import DataError
 from driftline.images import decode_image
 from driftline.profile import CONFIDENCE, PREDICTION, Profile
 from driftline.profile.image_stats import image_statistics, statistic_names
+from driftline.sources.digits import DigitsSource
 
 DIGITS = builtin_contract("digits")
 STATS = ("image.mean_intensity", "image.ink_ratio", "image.contrast")
@@ -238,3 +239,36 @@ def test_a_profile_written_before_confidence_loads_and_keeps_its_bytes(tmp_path:
     window.add(counts)
     snapshot = window.snapshot()
     assert snapshot is not None and snapshot.confidence_psi is None
+
+
+# ------------------------------------------------------------------------------------ the digits scenario's drifts
+
+
+def _digits(seed: int, drift: str | None, n: int = 3000) -> np.ndarray:
+    stack, _ = DigitsSource(seed=seed, drift=drift).pixels(n)
+    out = np.empty(n, dtype=object)
+    out[:] = list(stack[:, :, :, None])
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits_profile() -> Profile:
+    return Profile.fit({"image": _digits(1, None)}, DIGITS, np.full((3000, 10), 0.1))
+
+
+@pytest.mark.parametrize(
+    ("drift", "moved"),
+    [(None, ()), ("rotation:45@0", ()),  # a turned digit keeps its ink: prediction and confidence drift see it
+     ("thickness:2@0", STATS), ("inversion@0", ("image.mean_intensity", "image.ink_ratio")),
+     ("noise:60@0", STATS), ("style@0", STATS)],
+)  # fmt: skip
+def test_the_digits_scenarios_drifts_on_the_image_statistics(
+    digits_profile: Profile, drift: str | None, moved: tuple[str, ...]
+) -> None:
+    profile, uniform = digits_profile, np.full((3000, 10), 0.1)
+    window = DriftWindow(profile, size=3000, min_records=3000)
+    window.add(profile.counts({"image": _digits(2, drift)}, uniform))
+    snapshot = window.snapshot()
+    assert snapshot is not None
+    for name, value in snapshot.feature_psi.items():
+        assert (value > 0.25) if name in moved else (value < 0.05), (name, snapshot.feature_psi)
