@@ -3,9 +3,12 @@
 A release writes them as ``golden.json`` (DESIGN section 7): typical rows from the reference sample; for each
 numeric feature a null, its declared bounds, values far outside the training range and every bin edge of its
 encoding; for each categorical feature a null, an unseen category and every known one; and a record with every
-nullable feature null. Their expected outputs come from the Keras model itself (the trainer's ``tf.function``),
-the source of truth. A worker feeds the same bytes through its whole serving path (validation, persisted
-preprocessing, the LiteRT flatbuffer) and serves the version only if every output is within ``tolerance``.
+nullable feature null. An image contract's cases are images (see :func:`image_cases`): a few from the reference
+sample, all black, all white, one smaller and one larger than the fitted size (each resize branch), one stretched
+in width, and salt-and-pepper noise, each carried as the contract's encoding says. Their expected outputs come
+from the Keras model itself (the trainer's ``tf.function``), the source of truth. A worker feeds the same bytes
+through its whole serving path (validation, persisted preprocessing, the LiteRT flatbuffer) and serves the version
+only if every output is within ``tolerance``.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from driftline.contract import Contract
+from driftline.contract import Contract, Feature, ImageEncoding
 from driftline.errors import IntegrityError
-from driftline.preprocessing import Preprocessor
+from driftline.images import encode_png, encode_raw
+from driftline.preprocessing import ImageParams, Preprocessor
+from driftline.preprocessing.pixels import resized
 from driftline.profile import Profile
 from driftline.validation import Validator
 
-__all__ = ["GOLDEN_FILE", "TOLERANCE", "Golden", "golden_records"]
+__all__ = ["GOLDEN_FILE", "TOLERANCE", "Golden", "golden_records", "image_cases"]
 
 GOLDEN_FILE = "golden.json"
 # Absolute, on probabilities. LiteRT's kernels sum in another order than TensorFlow's, which moves float32
@@ -36,6 +41,8 @@ _EVENT_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: any valid time; drif
 _REFERENCE_ROWS = 32
 _FAR = 10.0  # "far outside the training range": this many training ranges beyond it
 _UNSEEN = "__golden_unseen__"
+_REFERENCE_IMAGES = 8  # base64 images are large: a few typical ones, beside the edge cases
+_NOISE = 0.1  # the share of pixels salt-and-pepper sets to black or white
 
 Predict = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
@@ -44,6 +51,10 @@ def golden_records(
     contract: Contract, preprocessor: Preprocessor, profile: Profile
 ) -> list[tuple[str, dict[str, Any]]]:
     """(case name, raw record) pairs covering every branch of ``preprocessor`` for ``contract``'s features."""
+    image = contract.image
+    if image is not None:  # a case too large for a record (a larger image of a large contract) is left out
+        pictures = _with_envelope(contract, image_cases(image, profile))
+        return [(name, r) for name, r in pictures if len(orjson.dumps(r)) <= contract.max_record_bytes]
     sample = profile.spec.sample
     n = len(next(iter(sample.values()))) if sample else 0
     if n == 0:
@@ -84,6 +95,41 @@ def golden_records(
     nullable = {f.name: None for f in contract.features if f.nullable}
     if len(nullable) > 1:
         case("all_nullable=null", **nullable)
+    return _with_envelope(contract, cases)
+
+
+def image_cases(feature: Feature, profile: Profile) -> list[tuple[str, dict[str, Any]]]:
+    """An image feature's golden cases as (name, {feature: encoded image}): images of the reference sample,
+    all black, all white, smaller and larger than the fitted size, stretched, and salt-and-pepper noise. A raw
+    encoding carries the fitted size only, so it gets no resized cases."""
+    images = list(profile.sample_columns().get(feature.name, ()))
+    if not images:
+        raise IntegrityError("golden records need the profile's reference sample, found an empty one")
+    height, width, channels = feature.shape
+    base = images[0]
+    if base.shape != (height, width, channels):  # the sample keeps images as they arrived
+        base = resized(base, ImageParams(name=feature.name, height=height, width=width, channels=channels))
+    pictures: list[tuple[str, np.ndarray]] = [(f"reference[{i}]", a) for i, a in enumerate(images[:_REFERENCE_IMAGES])]
+    pictures += [("black", np.zeros_like(base)), ("white", np.full_like(base, 255))]
+    rng = np.random.default_rng(0)
+    noisy = base.copy()
+    hit = rng.random(base.shape[:2]) < _NOISE
+    noisy[hit] = rng.choice(np.array([0, 255], dtype=np.uint8), size=(int(hit.sum()), 1))
+    pictures.append(("salt_and_pepper", noisy))
+    if feature.encoding is ImageEncoding.PNG:
+        limit = feature.max_pixels or height * width
+        pictures.append(("smaller", base[::2, ::2]))  # resized up
+        if 4 * height * width <= limit:
+            pictures.append(("larger", np.repeat(np.repeat(base, 2, axis=0), 2, axis=1)))  # resized down
+            pictures.append(("stretched", np.repeat(base, 2, axis=1)))  # resized in width only
+        elif (height + 1) * width <= limit:
+            pictures.append(("larger", np.pad(base, ((0, 1), (0, 0), (0, 0)), mode="edge")))
+    encode = encode_png if feature.encoding is ImageEncoding.PNG else encode_raw
+    return [(name, {feature.name: encode(pixels)}) for name, pixels in pictures]
+
+
+def _with_envelope(contract: Contract, cases: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each case's features in a whole record: a distinct id and a valid event time."""
     return [
         (name, {contract.id_field: f"golden-{i}", contract.event_time_field: _EVENT_TIME_MS, **values})
         for i, (name, values) in enumerate(cases)
