@@ -1,10 +1,12 @@
-"""Fit a candidate model: seeded split, preprocessing fitted on the training split, a Keras MLP, early stopping.
+"""Fit a candidate model: seeded split, preprocessing fitted on the training split, a Keras MLP or CNN, early stopping.
 
 The recipe (DESIGN 3-4): a seeded split, stratified when classes allow; the Preprocessor fitted on the training rows,
 numeric features also as piecewise-linear quantile bins; an MLP (ReLU, dropout, L2, L1 on the inputs), Adam, early
 stopping on validation loss, best weights restored; no class weights (the gate scores accuracy); test metrics with
-intervals through the serving Scorer; the drift profile. Three stages (``prepare``, ``fit_model``, ``finish``) let
-:mod:`trainer.search` fit several configurations on one split and finish only the one it keeps.
+intervals through the serving Scorer; the drift profile. An image contract gets a CNN over the flat pixel columns
+and its own defaults (:data:`IMAGE_RECIPE`, applied by :func:`recipe` to whatever the caller left unset). Three
+stages (``prepare``, ``fit_model``, ``finish``) let :mod:`trainer.search` fit several configurations on one split and
+finish only the one it keeps.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from driftline.profile import Profile
 from driftline.progress import Advance, progress_bar
 from trainer.evaluation import evaluate
 
-__all__ = ["Candidate", "Fitted", "Prepared", "Split", "TrainConfig", "build_model", "class_indices",
-           "class_weights", "finish", "fit_candidate", "fit_model", "prepare", "split_indices"]  # fmt: skip
+__all__ = ["IMAGE_RECIPE", "Candidate", "Fitted", "Prepared", "Split", "TrainConfig", "build_model", "class_indices",
+           "class_weights", "finish", "fit_candidate", "fit_model", "prepare", "recipe", "split_indices"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     hidden_layers: tuple[int, ...] = (128, 64)
+    conv_filters: tuple[int, ...] = Field(
+        (32, 64), description="image contracts: filters of each Conv2D(3x3, ReLU) + MaxPooling2D(2) block"
+    )
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     l2: float = Field(1e-4, ge=0.0, description="L2 penalty on the hidden layers' kernels")
     l1_input: float = Field(1e-3, ge=0.0, description="L1 penalty on the first layer's kernel: drops unused inputs")
@@ -63,10 +68,39 @@ class TrainConfig(BaseModel):
     def _check(self) -> TrainConfig:
         if any(units < 1 for units in self.hidden_layers):
             raise ValueError(f"hidden layer sizes must be >= 1, found {list(self.hidden_layers)}")
+        if not self.conv_filters or any(filters < 1 for filters in self.conv_filters):
+            raise ValueError(f"conv filters must be one or more sizes >= 1, found {list(self.conv_filters)}")
         if self.validation_fraction + self.test_fraction >= 0.9:
             fractions = f"{self.validation_fraction} + {self.test_fraction}"
             raise ValueError(f"validation + test fractions must leave at least 10% for training, found {fractions}")
         return self
+
+
+#: An image contract's defaults (the lifecycle's CNN recipe): conv blocks 32 and 64, one Dense 128, dropout 0.2,
+#: Adam 1e-3, no weight penalties (no L1 on pixels: every pixel is an input worth keeping), no numeric encoding.
+#: Batch 32 and patience 5: on the digits, batch 64 or patience 3 stopped a few epochs early and lost about two
+#: points of test accuracy (docs/architecture.md).
+IMAGE_RECIPE: dict[str, Any] = {
+    "conv_filters": (32, 64),
+    "hidden_layers": (128,),
+    "dropout": 0.2,
+    "l1_input": 0.0,
+    "l2": 0.0,
+    "learning_rate": 1e-3,
+    "batch_size": 32,
+    "patience": 5,
+    "preprocessing": PreprocessingOptions(),
+}
+
+
+def recipe(contract: Contract, config: TrainConfig | None = None) -> TrainConfig:
+    """The configuration to train ``contract`` with: ``config`` as given for tabular contracts; for an image
+    contract, :data:`IMAGE_RECIPE` in every field ``config`` did not set explicitly (explicit settings win)."""
+    config = config or TrainConfig()
+    if contract.image is None:
+        return config
+    unset = {key: value for key, value in IMAGE_RECIPE.items() if key not in config.model_fields_set}
+    return TrainConfig.model_validate({**config.model_dump(), **unset})
 
 
 @dataclass(frozen=True)
@@ -193,25 +227,40 @@ def class_weights(y: np.ndarray, n_classes: int, config: TrainConfig) -> dict[in
     return {i: float(w) for i, w in enumerate(weights.tolist())}
 
 
-def build_model(width: int, n_classes: int, config: TrainConfig, *, start: Any = None) -> Any:
-    """A compiled MLP: ``Input(width)`` → (Dense+ReLU, L2 and on the first L1 [→ Dropout]) per hidden layer →
-    sigmoid unit (binary) or softmax over ``n_classes`` units; built-in layers only, so it loads under
-    ``safe_mode``. A ``start`` model (a warm start) is copied instead, architecture and weights."""
+def build_model(
+    width: int, n_classes: int, config: TrainConfig, *, start: Any = None, image: tuple[int, int, int] | None = None
+) -> Any:
+    """A compiled Keras model over ``width`` float32 columns; built-in layers only, so it loads under
+    ``safe_mode``. Tabular: an MLP, ``Input(width)`` → (Dense+ReLU, L2 and on the first L1 [→ Dropout]) per hidden
+    layer. ``image`` (height, width, channels), whose product is ``width``: a CNN, ``Reshape`` of the flat pixels
+    (row-major, as the preprocessing flattens them) → (Conv2D 3x3 ReLU → MaxPooling2D 2) per conv filter size →
+    Flatten → (Dense+ReLU [→ Dropout]) per hidden layer. Either ends in a sigmoid unit (binary) or a softmax over
+    ``n_classes`` units. A ``start`` model (a warm start) is copied instead, architecture and weights."""
     keras = require_keras()
     if start is not None:
         model = keras.models.clone_model(start)
         model.set_weights(start.get_weights())
     else:
         x = inputs = keras.Input(shape=(width,), name="features")
+        first_l1 = config.l1_input
+        if image is not None:
+            if int(np.prod(image)) != width:
+                raise DataError(f"an image of shape {image} has {int(np.prod(image))} values, the input {width}")
+            x = keras.layers.Reshape(image, name="image")(x)
+            for i, filters in enumerate(config.conv_filters, start=1):
+                x = keras.layers.Conv2D(filters, 3, activation="relu", name=f"conv_{i}")(x)
+                x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+            x = keras.layers.Flatten(name="flatten")(x)
+            first_l1 = 0.0  # the first Dense sees learned features, not inputs
         for i, units in enumerate(config.hidden_layers, start=1):
-            l1 = config.l1_input if i == 1 else 0.0
+            l1 = first_l1 if i == 1 else 0.0
             penalty = keras.regularizers.L1L2(l1=l1, l2=config.l2) if l1 or config.l2 else None
             x = keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty, name=f"hidden_{i}")(x)
             if config.dropout > 0:
                 x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
         head = ("probability", 1, "sigmoid") if n_classes == 2 else ("probabilities", n_classes, "softmax")
         outputs = keras.layers.Dense(head[1], activation=head[2], name=head[0])(x)
-        model = keras.Model(inputs, outputs, name="driftline_mlp")
+        model = keras.Model(inputs, outputs, name="driftline_cnn" if image else "driftline_mlp")
     if n_classes == 2:
         loss, metric = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
     else:
@@ -247,7 +296,7 @@ def fit_model(
     callbacks: Sequence[Any] = (),
 ) -> Fitted:
     """Fit one configuration: preprocessing on the training rows (the champion's under ``config.warm_start``),
-    then the MLP until early stopping, ``max_epochs`` or one of the extra Keras ``callbacks`` stops it."""
+    then the model until early stopping, ``max_epochs`` or one of the extra Keras ``callbacks`` stops it."""
     keras = require_keras()
     warm = champion if config.warm_start else None
     if config.warm_start and warm is None:
@@ -259,7 +308,8 @@ def fit_model(
     timings = {"preprocess": time.perf_counter() - t}
     t = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
-    model = build_model(preprocessor.width, k, config, start=warm[1] if warm else None)
+    image = prepared.contract.image.shape if prepared.contract.image else None
+    model = build_model(preprocessor.width, k, config, start=warm[1] if warm else None, image=image)
     weights = class_weights(y["train"], k, config)
     fit_y = {n: y[n].astype(np.float32)[:, None] if k == 2 else y[n] for n in ("train", "validation")}
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
@@ -310,6 +360,7 @@ def fit_candidate(
     champion: tuple[Preprocessor, Any] | None = None,
 ) -> Candidate:
     """Train and evaluate one candidate on ``frame`` (as :func:`driftline.sources.to_frame` builds it); unlabeled
-    rows are left out. ``champion`` (its preprocessor and Keras model) serves ``config.warm_start``."""
-    prepared = prepare(frame, contract, config := config or TrainConfig())
+    rows are left out. ``champion`` (its preprocessor and Keras model) serves ``config.warm_start``. An image
+    contract trains with :func:`recipe`'s image defaults where ``config`` leaves them unset."""
+    prepared = prepare(frame, contract, config := recipe(contract, config))
     return finish(prepared, fit_model(prepared, config, champion=champion))

@@ -1,6 +1,6 @@
-"""model.onnx: the trainer's MLP built as an ONNX graph, scored by onnxruntime like the served model (the golden
-records through the persisted preprocessing, within the LiteRT tolerance); other layers refused; a release whose
-ONNX copy disagrees is not released."""
+"""model.onnx: the trainer's MLP built as an ONNX graph (its CNN: tests/unit/test_cnn.py), scored by onnxruntime
+like the served model (the golden records through the persisted preprocessing, within the LiteRT tolerance); other
+layers refused; a release whose ONNX copy disagrees is not released."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_layers_the_trainer_does_not_build_are_refused_by_name() -> None:
     inputs = keras.Input(shape=(4,))
     normalised = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
         keras.layers.BatchNormalization(name="norm")(inputs)))  # fmt: skip
-    with pytest.raises(IntegrityError, match=r"Dense and Dropout layers only.*'norm'.*BatchNormalization"):
+    with pytest.raises(IntegrityError, match=r"layers Conv2D, Dense, Dropout, .* only.*'norm'.*BatchNormalization"):
         onnx_bytes(normalised)
     tanh = keras.Model(inputs, keras.layers.Dense(1, activation="tanh", name="head")(inputs))
     with pytest.raises(IntegrityError, match=r"activations.*'tanh' on layer 'head'"):
@@ -64,7 +64,7 @@ def test_layers_the_trainer_does_not_build_are_refused_by_name() -> None:
     branch = keras.layers.Dense(3, name="branch")(inputs)
     skip = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
         keras.layers.Concatenate()([inputs, branch])))  # fmt: skip
-    with pytest.raises(IntegrityError, match="Dense and Dropout layers only"):
+    with pytest.raises(IntegrityError, match=r"Reshape only \(the trainer's MLP and CNN\).*Concatenate"):
         onnx_bytes(skip)
     two_heads = keras.Model(inputs, [keras.layers.Dense(1, activation="sigmoid")(inputs), branch])
     with pytest.raises(IntegrityError, match="one input and one output"):
