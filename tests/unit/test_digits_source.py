@@ -143,6 +143,27 @@ def test_a_drift_changes_nothing_before_its_index_and_the_pictures_after(kind: s
         assert abs(mean_after - mean_before) < 0.05 * mean_before  # turned, not brighter or darker
 
 
+@pytest.mark.parametrize("kind", ["rotation", "inversion", "style"])
+def test_a_drift_misleads_a_classifier_fitted_before_it(kind: str) -> None:
+    """The pictures change in what separates the digits, not only in their statistics: a nearest-centroid
+    classifier fitted on the undrifted stream loses accuracy on the drifted one. (Thicker strokes and noise change
+    the statistics above; against a centroid they cost less, a few points.)"""
+    train, digits = DigitsSource(seed=31).pixels(3000)
+    flat = train.reshape(len(train), -1).astype(np.float32)
+    centroids = np.stack([flat[digits == d].mean(axis=0) for d in range(10)])
+
+    def accuracy(source: DigitsSource) -> float:
+        images, truth = source.pixels(1000)
+        x = images.reshape(len(images), -1).astype(np.float32)
+        guess = ((x[:, None, :] - centroids[None]) ** 2).sum(axis=2).argmin(axis=1)
+        return float(np.mean(guess == truth))
+
+    before = accuracy(DigitsSource(seed=32))
+    after = accuracy(DigitsSource(seed=32, drift=DRIFTS[kind].replace(f"@{AT}", "@0")))
+    assert before > 0.6, before
+    assert after < before - 0.08, (before, after)
+
+
 def test_a_drift_with_an_end_stops_there(base: np.ndarray) -> None:
     pixels = _pixels(DigitsSource(seed=21, drift="inversion@600..1100").take(N))
     assert np.array_equal(pixels[:600], base[:600])
