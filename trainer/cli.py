@@ -39,7 +39,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     digest = sha256_file(args.data) if args.data else None  # hashed before it is read: the bytes trained on
     records = tracked(source.records(), f"reading {args.data}") if args.data else None
     frame = to_frame(records, source.contract) if records is not None else source.frame(args.rows)
-    config = TrainConfig(hidden_layers=args.layers, max_epochs=args.epochs, seed=args.seed)
+    layers = args.layers or (None if source.contract.image else (64, 32))  # an image model's come from its recipe
+    config = TrainConfig(max_epochs=args.epochs, seed=args.seed, **({"hidden_layers": layers} if layers else {}))
     candidate = fit_candidate(frame, source.contract, config)
     described = f"{args.data} ({source.contract.name})" if args.data else repr(source)
     if args.data and digest:
@@ -212,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rows", type=positive_int, default=50_000,
                        help="scenario rows to train on (a --data file: all)")  # fmt: skip
     train.add_argument("--epochs", type=positive_int, default=50, help="most epochs (early stopping decides)")
-    train.add_argument("--layers", type=positive_ints, default=(64, 32), help="hidden layer sizes, e.g. 64,32")
+    train.add_argument("--layers", type=positive_ints, default=None,
+                       help="hidden layer sizes (default 64,32; an image model: 128 after its convolutions)")
     promote = train.add_mutually_exclusive_group()
     promote.add_argument("--promote", action="store_true", default=None, help="make it production")
     promote.add_argument("--no-promote", action="store_false", dest="promote",

@@ -26,9 +26,9 @@ from driftline.modelio import require_keras
 from driftline.preprocessing import Preprocessor
 from driftline.progress import tracked
 from trainer.evaluation import accuracy, log_loss
-from trainer.training import Candidate, Fitted, Prepared, TrainConfig, finish, fit_model, prepare
+from trainer.training import Candidate, Fitted, Prepared, TrainConfig, finish, fit_model, prepare, recipe
 
-__all__ = ["DEFAULT_TRIALS", "WARM_START", "SearchConfig", "search", "trial_config"]
+__all__ = ["DEFAULT_TRIALS", "IMAGE_TRIALS", "WARM_START", "SearchConfig", "search", "trial_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ DEFAULT_TRIALS: tuple[dict[str, Any], ...] = (
     {"learning_rate": 1e-3, "batch_size": 128},
     {"preprocessing": {"numeric_encoding": {"bins": 128}}},
 )
+#: An image contract's trials: the image recipe alone (a CNN epoch costs far more than an MLP's, so one trial, stopped
+#: by early stopping or the budget, fits in seconds on two cores); a warm start still adds its trial.
+IMAGE_TRIALS: tuple[dict[str, Any], ...] = ({},)
 #: The trial a warm start adds (second, after the base recipe): the champion's preprocessor and weights.
 WARM_START: dict[str, Any] = {"warm_start": True}
 _SHARED = frozenset({"seed", "validation_fraction", "test_fraction"})  # one split for every trial
@@ -80,11 +83,15 @@ def search(
     frame: pd.DataFrame, contract: Contract, base: TrainConfig, config: SearchConfig | None = None, *,
     champion: tuple[Preprocessor, Any] | None = None, clock: Callable[[], float] = time.perf_counter,
 ) -> Candidate:
-    """Fit the trials on one seeded split of ``frame`` within the budget; finish and return the best one."""
+    """Fit the trials on one seeded split of ``frame`` within the budget; finish and return the best one. An image
+    contract trains with the image recipe (:func:`~trainer.training.recipe`) and, unless trials are given,
+    :data:`IMAGE_TRIALS`."""
     config = config or SearchConfig()
     started = clock()
     deadline = started + config.budget_seconds
-    trials = list(config.trials)
+    base = recipe(contract, base)
+    image_default = contract.image is not None and "trials" not in config.model_fields_set
+    trials = list(IMAGE_TRIALS if image_default else config.trials)
     if config.warm_start and champion is not None:
         trials.insert(1, WARM_START)
     prepared = prepare(frame, contract, base)

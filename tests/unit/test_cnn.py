@@ -3,19 +3,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from driftline.bundle import ModelBundle
 from driftline.contract import builtin_contract
 from driftline.errors import DataError, IntegrityError
 from driftline.golden import TOLERANCE
 from driftline.modelio import require_keras
 from driftline.onnx_export import onnx_bytes
 from driftline.onnx_scorer import OnnxScorer
+from driftline.registry import Registry
 from driftline.scoring import LITERT_TOLERANCE, Scorer
+from driftline.sources.digits.source import DigitsSource
+from trainer.release import register_candidate
+from trainer.search import SearchConfig, search
 from trainer.training import IMAGE_RECIPE, TrainConfig, build_model, recipe
 
 DIGITS = builtin_contract("digits")
@@ -144,3 +150,23 @@ def test_image_layers_it_cannot_map_are_refused_by_name() -> None:
         onnx_bytes(keras.Model(pictures, keras.layers.Dense(2)(keras.layers.Flatten()(pictures))))
     with pytest.raises(IntegrityError, match=r"Dense layers on flat inputs; layer 'dense_on_image'"):
         onnx_bytes(keras.Model(inputs, keras.layers.Dense(2, name="dense_on_image")(image)))
+
+
+def test_a_search_on_the_digits_stream_trains_and_releases_a_cnn(tmp_path: Path) -> None:
+    """The retrain path's entry (trainer.search) on an image contract: the image recipe and its one trial, then a
+    release whose LiteRT flatbuffer and ONNX copy both reproduce the golden records."""
+    source = DigitsSource(seed=5)
+    quick = TrainConfig(conv_filters=(8, 16), hidden_layers=(32,), max_epochs=3, seed=3)
+    candidate = search(source.frame(800), source.contract, quick, SearchConfig(budget_seconds=600))
+    assert [trial["overrides"] for trial in candidate.search["trials"]] == [{}]  # IMAGE_TRIALS, not the MLP's four
+    assert (candidate.config.batch_size, candidate.config.l1_input, candidate.config.conv_filters) == (32, 0.0, (8, 16))
+    assert candidate.preprocessor.width == 784 and candidate.scorer.runtime == "litert"
+    assert candidate.metrics["accuracy"] > 0.5  # three epochs of a small CNN on 640 images; chance is 0.1
+    registry = Registry(tmp_path, "digits")
+    version = register_candidate(registry, candidate, source_description="test", promote=False)
+    files = registry.verify(version).files
+    assert {"model.onnx", "model.tflite", "golden.json"} <= set(files)
+    bundle = ModelBundle.load(registry, version)  # as a worker loads it: hashes, golden records through LiteRT
+    sample = candidate.profile.sample_columns()
+    assert np.abs(bundle.predict(sample).scores - candidate.scorer.reference(
+        candidate.preprocessor.transform(sample))).max() <= TOLERANCE  # fmt: skip
