@@ -1,4 +1,5 @@
-"""Training curves as a PNG: loss and accuracy per epoch, training split against validation split.
+"""A run's plots as PNGs: the training curves (loss and accuracy per epoch, training split against validation
+split), and the test split's evaluation (the confusion matrix and the ROC curves, one-vs-rest for many classes).
 
 Drawn on a ``matplotlib.figure.Figure`` with its own Agg canvas, never through ``pyplot``: pyplot keeps global
 figure state and picks a GUI backend, which a headless trainer service must not depend on or change.
@@ -9,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_curves"]
+__all__ = ["plot_curves", "plot_evaluation"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,4 +59,51 @@ def plot_curves(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     logger.info("training curves written path=%s", path)
+    return path
+
+
+def plot_evaluation(metrics: Mapping[str, Any], path: str | Path, *, title: str = "") -> Path:
+    """Write ``path`` (PNG) from test metrics as :func:`trainer.evaluation.evaluate` gives them: the confusion
+    matrix (counts, shaded by the share of each true class's rows) and, when ``metrics`` has ``roc_curves``, the
+    ROC curves with each class's AUC. Returns ``path``."""
+    path = Path(path)
+    if "confusion_matrix" not in metrics:
+        raise ValueError(f"metrics have no confusion matrix; found keys {sorted(metrics)}")
+    counts = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+    names = list(metrics.get("per_class") or [str(i) for i in range(len(counts))])
+    curves: Mapping[str, Mapping[str, Sequence[float]]] = metrics.get("roc_curves") or {}
+    panels = 2 if curves else 1
+    side = max(4.0, 0.45 * len(names) + 2.0)
+    figure = Figure(figsize=(side * panels + 0.5, side), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, panels, 1)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (row, column), count in np.ndenumerate(counts):
+        colour = "white" if shares[row, column] > 0.5 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", fontsize="small", color=colour)
+    axes.set_xticks(range(len(names)), names)
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(f"confusion matrix ({int(counts.sum())} test rows)")
+    if curves:
+        roc = figure.add_subplot(1, panels, 2)
+        per_class = metrics.get("per_class") or {}
+        for name, curve in curves.items():
+            auc = (per_class.get(name) or {}).get("roc_auc")
+            label = f"{name} (AUC {auc:.3f})" if isinstance(auc, float) and np.isfinite(auc) else name
+            roc.plot(curve["fpr"], curve["tpr"], linewidth=1.2, label=label)
+        roc.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+        roc.set_xlabel("false positive rate")
+        roc.set_ylabel("true positive rate")
+        roc.set_title("ROC, one class against the rest" if len(curves) > 1 else "ROC")
+        roc.set_aspect("equal")
+        roc.grid(True, alpha=0.3)
+        roc.legend(loc="lower right", fontsize="x-small")
+    if title:
+        figure.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    logger.info("evaluation plot written path=%s", path)
     return path

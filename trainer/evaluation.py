@@ -1,4 +1,4 @@
-"""Classification metrics on held-out data, in plain numpy: accuracy, ROC AUC, log loss, F1.
+"""Classification metrics on held-out data, in plain numpy: accuracy, ROC AUC, log loss, F1, per class, ROC curves.
 
 Pure functions, so the trainer's report and the champion/challenger gate compute exactly the same numbers, and
 so each one is testable against a hand-computed example. Conventions shared by every function:
@@ -20,13 +20,14 @@ or minus the majority-class baseline's: the gate's question, "better on these ro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = ["LEVEL", "LOG_LOSS_EPS", "RESAMPLES", "accuracy", "accuracy_difference", "bootstrap_intervals",
-           "confusion_matrix", "evaluate", "f1", "log_loss", "majority_baseline", "predicted", "roc_auc"]  # fmt: skip
+           "confusion_matrix", "evaluate", "f1", "log_loss", "majority_baseline", "per_class", "predicted", "roc_auc",
+           "roc_curves"]  # fmt: skip
 
 #: Probabilities are clipped to [eps, 1 - eps] before the log: float32 sigmoids reach exactly 0 and 1.
 LOG_LOSS_EPS = 1e-7
@@ -139,11 +140,71 @@ def f1(y: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean([_f1_of(cm, int(c)) for c in present]))
 
 
+def per_class(y: np.ndarray, probs: np.ndarray, classes: Sequence[Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Each class's precision, recall, F1, support (its true rows) and one-vs-rest ROC AUC, keyed by its name in
+    ``classes`` (default: its index). A precision or recall with nothing to divide is 0, as in :func:`f1`; an AUC
+    without positives or negatives is nan."""
+    y, p = _check(y, probs)
+    cm = confusion_matrix(y, p)
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(len(cm))]
+    if len(names) != len(cm):
+        raise ValueError(f"expected {len(cm)} class names, found {len(names)}")
+    report = {}
+    for c, name in enumerate(names):
+        tp, predicted_c, support = int(cm[c, c]), int(cm[:, c].sum()), int(cm[c, :].sum())
+        report[name] = {
+            "precision": tp / predicted_c if predicted_c else 0.0,
+            "recall": tp / support if support else 0.0,
+            "f1": _f1_of(cm, c),
+            "support": support,
+            "roc_auc": _binary_auc(y == c, _class_score(p, c)),
+        }
+    return report
+
+
+def roc_curves(
+    y: np.ndarray, probs: np.ndarray, classes: Sequence[Any] | None = None, *, max_points: int = 50
+) -> dict[str, dict[str, list[float]]]:
+    """ROC curves as ``{class name: {"fpr": [...], "tpr": [...]}}``: the positive class's for a binary model,
+    one-vs-rest for each class of a multiclass one (classes without positives or negatives left out). Only the
+    curve's corners are kept, thinned evenly to at most ``max_points``: a plot's worth, not a table of thresholds."""
+    y, p = _check(y, probs)
+    k = 2 if p.ndim == 1 else p.shape[1]
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(k)]
+    curves = {}
+    for c in [1] if p.ndim == 1 else range(k):
+        positive = y == c
+        if positive.all() or not positive.any():
+            continue
+        score = _class_score(p, c)
+        order = np.argsort(-score, kind="mergesort")
+        ends = np.r_[np.flatnonzero(np.diff(score[order]) != 0), score.size - 1]  # last row of each tied score
+        tp, fp = np.r_[0, np.cumsum(positive[order])[ends]], np.r_[0, np.cumsum(~positive[order])[ends]]
+        bend = (fp[1:-1] - fp[:-2]) * (tp[2:] - tp[1:-1]) != (tp[1:-1] - tp[:-2]) * (fp[2:] - fp[1:-1])
+        corner = np.r_[True, bend, True]  # exact in integer counts: a point in line with its neighbours adds nothing
+        fpr, tpr = fp[corner] / fp[-1], tp[corner] / tp[-1]
+        if fpr.size > max_points:
+            keep = np.unique(np.linspace(0, fpr.size - 1, max_points).round().astype(np.int64))
+            fpr, tpr = fpr[keep], tpr[keep]
+        curves[names[c]] = {"fpr": [round(float(v), 6) for v in fpr], "tpr": [round(float(v), 6) for v in tpr]}
+    return curves
+
+
+def _class_score(p: np.ndarray, c: int) -> np.ndarray:
+    """Class ``c``'s probability: a binary score is class 1's, so class 0's is its complement."""
+    if p.ndim == 1:
+        return p if c == 1 else 1.0 - p
+    return p[:, c]
+
+
 def evaluate(
-    y: np.ndarray, probs: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
+    y: np.ndarray, probs: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL,
+    classes: Sequence[Any] | None = None, curves: bool = False,
 ) -> dict[str, Any]:
-    """Every metric at once, as metrics.json holds them: ``rows``, the confusion matrix, and (when ``resamples``)
-    each metric's interval as ``<metric>_ci``, the majority-class baseline and this model's accuracy above it."""
+    """Every metric at once, as metrics.json holds them: ``rows``, the confusion matrix, the metrics of each class
+    (:func:`per_class`, named by ``classes``), with ``curves`` the ROC curves (:func:`roc_curves`), and (when
+    ``resamples``) each metric's interval as ``<metric>_ci``, the majority-class baseline and this model's accuracy
+    above it."""
     y, p = _check(y, probs)
     report: dict[str, Any] = {
         "accuracy": accuracy(y, p),
@@ -152,7 +213,10 @@ def evaluate(
         "f1": f1(y, p),
         "rows": int(y.size),
         "confusion_matrix": confusion_matrix(y, p).tolist(),
+        "per_class": per_class(y, p, classes),
     }
+    if curves:
+        report["roc_curves"] = roc_curves(y, p, classes)
     k = 2 if p.ndim == 1 else p.shape[1]
     majority, baseline = majority_baseline(y, k)
     report.update(baseline_class=majority, baseline_accuracy=baseline)

@@ -32,16 +32,17 @@ from driftline.onnx_export import ONNX_FILE, onnx_bytes
 from driftline.onnx_scorer import verify_onnx
 from driftline.registry import PRODUCTION, Registry
 from driftline.registry.lineage import LINEAGE_KEY, Lineage
-from trainer.curves import plot_curves
+from trainer.curves import plot_curves, plot_evaluation
 from trainer.training import Candidate
 
-__all__ = ["CURVES_FILE", "MIN_HOLDOUT_ROWS", "TRAINING_FILE", "baseline_summary", "beats_baseline",
+__all__ = ["CURVES_FILE", "EVALUATION_FILE", "MIN_HOLDOUT_ROWS", "TRAINING_FILE", "baseline_summary", "beats_baseline",
            "first_model_refusal", "register_candidate", "search_lineage", "training_record"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 TRAINING_FILE = "training.json"
 CURVES_FILE = "curves.png"
+EVALUATION_FILE = "evaluation.png"  # the test split's confusion matrix and ROC curves
 _PARITY_ATOL = 1e-5
 MIN_HOLDOUT_ROWS = 30  # the default of settings.trainer.min_holdout_rows
 _LIBRARIES = ("driftline", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "matplotlib")
@@ -214,6 +215,7 @@ def _write_artifacts(directory: Path, candidate: Candidate, source_description: 
         "metrics.json": directory / "metrics.json",
         TRAINING_FILE: directory / TRAINING_FILE,
         CURVES_FILE: directory / CURVES_FILE,
+        EVALUATION_FILE: directory / EVALUATION_FILE,
     }
     candidate.model.save(files["model.keras"])
     files[FLATBUFFER_FILE].write_bytes(candidate.scorer.flatbuffer)
@@ -240,6 +242,7 @@ def _write_artifacts(directory: Path, candidate: Candidate, source_description: 
         title=f"{candidate.contract.name}: {source_description}",
         best_epoch=candidate.best_epoch,
     )
+    plot_evaluation(candidate.metrics, files[EVALUATION_FILE], title=f"{candidate.contract.name}: test split")
     return files
 
 

@@ -341,7 +341,9 @@ def finish(prepared: Prepared, fitted: Fitted, *, search: dict[str, Any] | None 
 
     t, preprocessor, seed = time.perf_counter(), fitted.preprocessor, fitted.config.seed
     scorer = Scorer(fitted.model, preprocessor.width)
-    metrics = evaluate(prepared.targets["test"], scorer(preprocessor.transform(prepared.columns["test"])), seed=seed)
+    test_scores = scorer(preprocessor.transform(prepared.columns["test"]))
+    metrics = evaluate(prepared.targets["test"], test_scores, seed=seed, classes=prepared.contract.label.classes,
+                       curves=True)  # fmt: skip
     timings = {"split": prepared.seconds, **fitted.timings, "evaluate": time.perf_counter() - t}
     t, train = time.perf_counter(), prepared.columns["train"]
     profile = Profile.fit(train, prepared.contract, scorer(preprocessor.transform(train)), preprocessor=preprocessor,

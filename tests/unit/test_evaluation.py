@@ -1,8 +1,9 @@
-"""Metrics against values computed by hand."""
+"""Metrics against values computed by hand; the evaluation plot."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ from trainer.evaluation import (
     f1,
     log_loss,
     majority_baseline,
+    per_class,
     roc_auc,
+    roc_curves,
 )
 
 Y = np.array([0, 0, 1, 1])
@@ -145,3 +148,55 @@ def test_a_constant_model_does_not_beat_the_baseline() -> None:
     report = evaluate(y, np.full(100, 0.9), resamples=200)
     assert report["accuracy"] == report["baseline_accuracy"] == 0.77
     assert report["vs_baseline"] == {"difference": 0.0, "ci": [0.0, 0.0]}
+
+
+Y3 = np.array([0, 1, 2, 2])
+P3 = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]])
+
+
+def test_per_class_metrics_by_hand() -> None:
+    report = per_class(Y3, P3, ["zero", "one", "two"])
+    assert list(report) == ["zero", "one", "two"]
+    # zero: predicted twice (rows 0, 3), right once; one true row → precision 1/2, recall 1, F1 2/3
+    assert report["zero"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1,
+                                            "roc_auc": 1.0})  # fmt: skip
+    # two: predicted once, right; two true rows → precision 1, recall 1/2; AUC: 0.8 and 0.2 against 0.1, 0.1 → 1
+    assert report["two"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2, "roc_auc": 1.0})
+    binary = per_class(Y, P)  # class 0 scored by 1 - p: the same AUC, its own precision and recall
+    assert binary["0"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "roc_auc": 0.75})
+    assert math.isnan(per_class(np.array([0, 0]), np.array([0.2, 0.7]))["1"]["roc_auc"])  # no positives
+    with pytest.raises(ValueError, match="expected 3 class names, found 2"):
+        per_class(Y3, P3, ["a", "b"])
+
+
+def test_roc_curves_keep_the_corners_of_the_exact_curve() -> None:
+    # scores in falling order 0.9 (+), 0.6 (-), 0.4 (+), 0.1 (-): up, right, up, right
+    assert roc_curves(Y, P) == {"1": {"fpr": [0.0, 0.0, 0.5, 0.5, 1.0], "tpr": [0.0, 0.5, 0.5, 1.0, 1.0]}}
+    # a perfect ranking is one corner; points in line with their neighbours are left out
+    perfect = roc_curves(np.array([0, 0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.8, 0.9]), ["no", "yes"])
+    assert perfect == {"yes": {"fpr": [0.0, 0.0, 1.0], "tpr": [0.0, 1.0, 1.0]}}
+    curves = roc_curves(Y3, P3, ["zero", "one", "two"])
+    assert set(curves) == {"zero", "one", "two"}  # one against the rest, per class
+    rng = np.random.default_rng(4)
+    y, p = rng.integers(0, 2, 2000), rng.random(2000)
+    thinned = roc_curves(y, p, max_points=20)["1"]
+    assert len(thinned["fpr"]) <= 20 and thinned["fpr"][0] == 0.0 and thinned["tpr"][-1] == 1.0
+    assert np.all(np.diff(thinned["fpr"]) >= 0) and np.all(np.diff(thinned["tpr"]) >= 0)
+    full = roc_curves(y, p, max_points=10_000)["1"]  # its area is the rank AUC
+    assert np.trapezoid(full["tpr"], full["fpr"]) == pytest.approx(roc_auc(y, p), abs=1e-6)
+
+
+def test_evaluate_names_classes_and_adds_curves_when_asked() -> None:
+    report = evaluate(Y3, P3, resamples=0, classes=["zero", "one", "two"])
+    assert list(report["per_class"]) == ["zero", "one", "two"] and "roc_curves" not in report
+    assert set(evaluate(Y3, P3, resamples=0, curves=True)["roc_curves"]) == {"0", "1", "2"}
+
+
+@pytest.mark.parametrize(("y", "p"), [(Y, P), (Y3, P3)])
+def test_the_evaluation_plot_is_a_png(y: np.ndarray, p: np.ndarray, tmp_path: Path) -> None:
+    from trainer.curves import plot_evaluation
+
+    path = plot_evaluation(evaluate(y, p, resamples=0, curves=True), tmp_path / "evaluation.png", title="test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+    with pytest.raises(ValueError, match="no confusion matrix"):
+        plot_evaluation({"accuracy": 1.0}, tmp_path / "none.png")
