@@ -143,7 +143,8 @@ def _models_show(args: argparse.Namespace, settings: Settings) -> int:
               for t in search.get("trials", [])]  # fmt: skip
     Console().print_json(orjson.dumps({
         "version": args.version, "path": str(path), "fingerprint": manifest.fingerprint,
-        "files": dict(manifest.files), "metrics": metrics,
+        "files": dict(manifest.files),
+        "metrics": {k: v for k, v in metrics.items() if k != "roc_curves"},  # drawn in evaluation.png instead
         "test": {"rows": metrics.get("rows"), "level": level, **intervals,
                  "baseline_accuracy": metrics.get("baseline_accuracy"), "vs_baseline": metrics.get("vs_baseline")},
         "training": {k: training.get(k) for k in ("source", "epochs_run", "best_epoch", "stopped_by", "rows",
