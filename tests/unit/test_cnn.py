@@ -170,3 +170,9 @@ def test_a_search_on_the_digits_stream_trains_and_releases_a_cnn(tmp_path: Path)
     sample = candidate.profile.sample_columns()
     assert np.abs(bundle.predict(sample).scores - candidate.scorer.reference(
         candidate.preprocessor.transform(sample))).max() <= TOLERANCE  # fmt: skip
+    # a retrain's warm start: the champion CNN's preprocessor and weights, as a second trial
+    again = search(DigitsSource(seed=6).frame(800), source.contract, quick,
+                   SearchConfig(budget_seconds=600, warm_start=True), champion=(candidate.preprocessor,
+                   candidate.model))  # fmt: skip
+    assert [trial["overrides"] for trial in again.search["trials"]] == [{}, {"warm_start": True}]
+    assert all("validation" in trial for trial in again.search["trials"])  # both fitted
