@@ -63,6 +63,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     alias = registry.alias("production")
     console.print(f"registered {registry.path(version)}; production is version {alias.version if alias else '-'}")
     console.print(f"training curves: {registry.path(version) / 'curves.png'}")
+    console.print(f"confusion matrix and ROC curves: {registry.path(version) / 'evaluation.png'}")
     refusal = first_model_refusal(candidate.metrics, min_rows) if parent is None else None
     if refusal is not None and args.promote is not False:  # a first model that was (to be) promoted, and is not
         print(f"version {version} is registered but not promoted: {refusal}", file=sys.stderr)
