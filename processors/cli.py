@@ -6,6 +6,7 @@ topic again with the versions that served it and reports any prediction it does 
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -61,12 +62,16 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     from driftline.bundle import ModelBundle
     from driftline.registry import Registry
+    from driftline.tf_noise import native_output_filtered
     from processors.score_files import FileError, as_json_lines, render, score_files
 
+    if not args.verbose:  # the answer is the output: the loader's info lines only with -v
+        logging.getLogger("driftline").setLevel(logging.WARNING)
     registry = Registry.from_settings(settings, sign=False)
-    bundle = (ModelBundle.load(registry, args.version, warm_up=False) if args.version is not None
-              else ModelBundle.load_production(registry, warm_up=False))  # fmt: skip
-    results = score_files(bundle, args.files)
+    with native_output_filtered():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+        bundle = (ModelBundle.load(registry, args.version, warm_up=False) if args.version is not None
+                  else ModelBundle.load_production(registry, warm_up=False))  # fmt: skip
+        results = score_files(bundle, args.files)
     print(as_json_lines(results) if args.json else render(results, top=args.top))
     return 1 if any(isinstance(r, FileError) for r in results) else 0
 

@@ -22,19 +22,6 @@ STATS = ("image.mean_intensity", "image.ink_ratio", "image.contrast")
 WINDOW = 1000  # records in the worker's drift window: small, so one inverted burst fills it
 
 
-@pytest.fixture(scope="module")
-def digits_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    """A small digits CNN, trained once for this module (a few epochs: the drift statistics need no good model)."""
-    from trainer.release import register_candidate
-    from trainer.training import TrainConfig, fit_candidate
-
-    registry = Registry(tmp_path_factory.mktemp("digits-registry"), "driftline")
-    source = DigitsSource(seed=7)
-    candidate = fit_candidate(source.frame(3000), source.contract, TrainConfig(max_epochs=4, seed=7))
-    register_candidate(registry, candidate, source_description=repr(source), promote=True)
-    return registry
-
-
 @pytest.fixture
 def digits_pipeline(kafka_settings: KafkaSettings, topics: Topics, digits_registry: Registry,
                     redis_client: redis.Redis, settings: Settings, unique: str,
