@@ -1,5 +1,7 @@
 """`make bench-score`: rows/s of validation + preprocessing + scoring by batch size, beside per-record
-``model.predict`` and ``model(x)``, all in the same run. Prints a table and writes ``bench/results/score.json``."""
+``model.predict`` and ``model(x)``, all in the same run; then the same for images (the digits CNN: PNG decode +
+resize/scale + LiteRT) at batch 1, 64 and 512 beside per-image ``model.predict``. Prints tables and writes
+``bench/results/score.json``."""
 
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from rich.table import Table
 from bench.stream import bench_registry
 from driftline.bundle import ModelBundle
 from driftline.modelio import load_keras
-from driftline.registry import MODEL_FILE
+from driftline.registry import MODEL_FILE, Registry
 from driftline.sources import AgrawalSource
+from driftline.sources.digits import DigitsSource
 from driftline.validation import Validator
 
 RESULTS = Path(__file__).parent / "results"
 BATCHES = (1, 64, 512, 4096)
+IMAGE_BATCHES = (1, 64, 512)
 
 
 def rate(step: Callable[[list[bytes]], Any], raws: list[bytes], batch: int, *, min_seconds: float = 1.0) -> float:
@@ -85,10 +89,57 @@ def main() -> int:
     console.print(f"at batch 512: {at512:,.0f} rows/s (target 100,000: {'met' if at512 >= 100_000 else 'MISSED'}), "
                   f"{at512 / naive:,.0f}× per-record model.predict (target 1,000×: "
                   f"{'met' if at512 / naive >= 1000 else 'MISSED'})")  # fmt: skip
+    results["images"] = _image_rows(console)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "score.json").write_text(json.dumps(results, indent=2))
     console.print(f"saved {RESULTS / 'score.json'}")
     return 0
+
+
+def digits_registry(root: Path) -> Registry:
+    """The digits CNN in production, or a quickly trained one (3,000 images, 4 epochs: speed does not depend on it)."""
+    registry = Registry(root, "digits")
+    if registry.alias("production") is None:
+        from trainer.release import register_candidate
+        from trainer.training import TrainConfig, fit_candidate
+
+        source = DigitsSource(seed=7)
+        candidate = fit_candidate(source.frame(3000), source.contract, TrainConfig(max_epochs=4))
+        register_candidate(registry, candidate, source_description=repr(source), promote=True)
+    return registry
+
+
+def _image_rows(console: Console) -> dict[str, Any]:
+    """Images: validation (base64 + PNG decode) + preprocessing + LiteRT by batch size, against per-image
+    ``model.predict`` on the same records, in the same run."""
+    registry = digits_registry(Path(".driftline/bench/registry-digits"))
+    bundle = ModelBundle.load_production(registry)
+    raws = [orjson.dumps(r.record) for r in DigitsSource(seed=5).take(4096)]
+    validator = Validator(bundle.contract)
+    model = load_keras(registry.path(bundle.version) / MODEL_FILE)
+
+    def pipeline(batch: list[bytes]) -> Any:
+        valid, _ = validator.validate_batch(batch)
+        return bundle.predict(valid.columns)
+
+    def per_image_predict(batch: list[bytes]) -> Any:
+        valid, _ = validator.validate_batch(batch)
+        return model.predict(bundle.preprocessor.transform(valid.columns), verbose=0)
+
+    console.print("measuring images ...")
+    out: dict[str, Any] = {"model_version": bundle.version, "width": bundle.preprocessor.width,
+                           "pipeline": {str(b): rate(pipeline, raws, b) for b in IMAGE_BATCHES}}  # fmt: skip
+    out["per_image_model_predict"] = rate(per_image_predict, raws[:300], 1, min_seconds=3.0)
+    naive = out["per_image_model_predict"]
+    table = Table("path", "batch", "images/s", "× per-image model.predict",
+                  title="images: PNG decode + resize/scale + CNN (same run)")  # fmt: skip
+    for b in IMAGE_BATCHES:
+        value = out["pipeline"][str(b)]
+        table.add_row(f"Driftline ({bundle.scorer.runtime} scorer)", str(b), f"{value:,.0f}", f"{value / naive:,.1f}×")
+    table.add_row("per-image model.predict", "1", f"{naive:,.1f}", "1×")
+    console.print(table)
+    out["ratio_to_predict_at_512"] = out["pipeline"]["512"] / naive
+    return out
 
 
 if __name__ == "__main__":
