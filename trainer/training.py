@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from driftline.contract import Contract
 from driftline.errors import DataError
 from driftline.modelio import require_keras
-from driftline.preprocessing import NumericEncoding, PreprocessingOptions, Preprocessor, columns_from_frame
+from driftline.preprocessing import (
+    ImageParams,
+    NumericEncoding,
+    PreprocessingOptions,
+    Preprocessor,
+    columns_from_frame,
+)
 from driftline.profile import Profile
 from driftline.progress import Advance, progress_bar
 from trainer.evaluation import evaluate
@@ -308,7 +314,7 @@ def fit_model(
     timings = {"preprocess": time.perf_counter() - t}
     t = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
-    image = prepared.contract.image.shape if prepared.contract.image else None
+    image = _image_shape(preprocessor)
     model = build_model(preprocessor.width, k, config, start=warm[1] if warm else None, image=image)
     weights = class_weights(y["train"], k, config)
     fit_y = {n: y[n].astype(np.float32)[:, None] if k == 2 else y[n] for n in ("train", "validation")}
@@ -323,6 +329,14 @@ def fit_model(
     stopped_by = "patience" if early.stopped_epoch else "max_epochs" if ran_out else "callback"
     best = int(np.argmin(history["val_loss"])) + 1
     return Fitted(config, preprocessor, model, history, best, stopped_by, weights, timings)
+
+
+def _image_shape(preprocessor: Preprocessor) -> tuple[int, int, int] | None:
+    """The (height, width, channels) the preprocessing resizes images to (the CNN's input), or None if tabular."""
+    for params in preprocessor.spec.features:
+        if isinstance(params, ImageParams):
+            return params.height, params.width, params.channels
+    return None
 
 
 def _epoch_progress(keras: Any, advance: Advance) -> Any:
