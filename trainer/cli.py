@@ -16,6 +16,9 @@ from driftline.settings import Settings
 from driftline.sources.factory import add_source_arguments, source_from_arguments
 from trainer.app import registry_of
 
+DEFAULT_ROWS = 50_000
+DEFAULT_IMAGE_ROWS = 6_000  # a CNN learns the digits from a few thousand pictures; 50,000 would take minutes
+
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
@@ -38,7 +41,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     registry.check_contract(source.contract, new_contract=args.new_contract)  # refused before training, not after
     digest = sha256_file(args.data) if args.data else None  # hashed before it is read: the bytes trained on
     records = tracked(source.records(), f"reading {args.data}") if args.data else None
-    frame = to_frame(records, source.contract) if records is not None else source.frame(args.rows)
+    rows = args.rows or (DEFAULT_IMAGE_ROWS if source.contract.image else DEFAULT_ROWS)
+    frame = to_frame(records, source.contract) if records is not None else source.frame(rows)
     layers = args.layers or (None if source.contract.image else (64, 32))  # an image model's come from its recipe
     config = TrainConfig(max_epochs=args.epochs, seed=args.seed, **({"hidden_layers": layers} if layers else {}))
     candidate = fit_candidate(frame, source.contract, config)
@@ -212,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train, evaluate and register a model")
     add_source_arguments(train)
-    train.add_argument("--rows", type=positive_int, default=50_000,
-                       help="scenario rows to train on (a --data file: all)")  # fmt: skip
+    train.add_argument("--rows", type=positive_int, help=f"scenario rows to train on (default {DEFAULT_ROWS:,}; "
+                       f"digits {DEFAULT_IMAGE_ROWS:,}; a --data file: all)")  # fmt: skip
     train.add_argument("--epochs", type=positive_int, default=50, help="most epochs (early stopping decides)")
     train.add_argument("--layers", type=positive_ints, default=None,
                        help="hidden layer sizes (default 64,32; an image model: 128 after its convolutions)")
