@@ -47,6 +47,23 @@ _PARAMS = {
 }
 
 
+def split_window(text: str) -> tuple[str, int, int | None]:
+    """``BODY@START[..END]`` → (body, start, end or None): the record window every drift spec ends with."""
+    body, at, where = text.partition("@")
+    if not at:
+        raise ValueError("missing '@START'")
+    start_text, dots, end_text = where.partition("..")
+    return body, int(start_text), (int(end_text) if dots else None)
+
+
+def check_window(start: int, end: int | None) -> None:
+    """A drift's record window ``[start, end)`` must start at 0 or later and end after it starts."""
+    if start < 0:
+        raise ValueError(f"drift start must be >= 0, found {start}")
+    if end is not None and end <= start:
+        raise ValueError(f"drift end must be after start {start}, found {end}")
+
+
 @dataclass(frozen=True)
 class DriftSpec:
     """One drift, active for record indices in ``[start, end)`` (``end=None``: forever)."""
@@ -63,10 +80,7 @@ class DriftSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DriftKind(self.kind))
-        if self.start < 0:
-            raise ValueError(f"drift start must be >= 0, found {self.start}")
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"drift end must be after start {self.start}, found {self.end}")
+        check_window(self.start, self.end)
         if self.kind is DriftKind.CONCEPT:
             if self.function is None:
                 raise ValueError("concept drift needs a function, e.g. 'concept:function=3@20000'")
@@ -97,11 +111,7 @@ class DriftSpec:
 
     @classmethod
     def _parse(cls, text: str) -> DriftSpec:
-        body, at, where = text.partition("@")
-        if not at:
-            raise ValueError("missing '@START'")
-        start_text, dots, end_text = where.partition("..")
-        start, end = int(start_text), (int(end_text) if dots else None)
+        body, start, end = split_window(text)
         kind_text, _, rest = body.partition(":")
         kind = DriftKind(kind_text.strip())
         parts = [p.strip() for p in rest.split(":")] if rest else []

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from driftline.sources.drift import check_window, split_window
+
 
 class ImageDriftKind(StrEnum):
     ROTATION = "rotation"  # the digits turn
@@ -47,10 +49,7 @@ class ImageDrift:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", ImageDriftKind(self.kind))
-        if self.start < 0:
-            raise ValueError(f"drift start must be >= 0, found {self.start}")
-        if self.end is not None and self.end <= self.start:
-            raise ValueError(f"drift end must be after start {self.start}, found {self.end}")
+        check_window(self.start, self.end)
         if not math.isfinite(self.amount):
             raise ValueError(f"{self.kind.value} expects a finite number, found {self.amount}")
         if self.kind is ImageDriftKind.ROTATION and not (0 < abs(self.amount) <= 180):
@@ -78,11 +77,7 @@ class ImageDrift:
 
     @classmethod
     def _parse(cls, text: str) -> ImageDrift:
-        body, at, where = text.partition("@")
-        if not at:
-            raise ValueError("missing '@START'")
-        start_text, dots, end_text = where.partition("..")
-        start, end = int(start_text), (int(end_text) if dots else None)
+        body, start, end = split_window(text)
         kind_text, colon, rest = body.partition(":")
         kind = ImageDriftKind(kind_text.strip())
         if not colon:
