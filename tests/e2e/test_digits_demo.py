@@ -23,8 +23,8 @@ from stack import Stack
 @pytest.mark.timeout(900)
 def test_the_digits_demo_heals_to_at_least_95_percent(stack: Stack) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
-    demo = subprocess.run([sys.executable, "-m", "demo", "--scenario", "digits", "--stationary", "40", "--settle",
-                           "40", "--timeout", "600", "--keep-stack"], cwd=ROOT, env=env, capture_output=True,
+    demo = subprocess.run([sys.executable, "-m", "demo", "--scenario", "digits", "--stationary", "30", "--settle",
+                           "30", "--timeout", "600", "--keep-stack"], cwd=ROOT, env=env, capture_output=True,
                           timeout=840)  # fmt: skip
     output = demo.stdout.decode(errors="replace") + demo.stderr.decode(errors="replace")
     found = re.search(r"Report: (\S+report\.json)", output)
