@@ -54,12 +54,7 @@ def plot_curves(
         axes.set_title(label)
         axes.grid(True, alpha=0.3)
         axes.legend(loc="best", fontsize="small")
-    if title:
-        figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    logger.info("training curves written path=%s", path)
-    return path
+    return _save(figure, path, title, "training curves")
 
 
 def plot_evaluation(metrics: Mapping[str, Any], path: str | Path, *, title: str = "") -> Path:
@@ -101,9 +96,14 @@ def plot_evaluation(metrics: Mapping[str, Any], path: str | Path, *, title: str 
         roc.set_aspect("equal")
         roc.grid(True, alpha=0.3)
         roc.legend(loc="lower right", fontsize="x-small")
+    return _save(figure, path, title, "evaluation plot")
+
+
+def _save(figure: Figure, path: Path, title: str, what: str) -> Path:
+    """Title the figure (if ``title``), write it to ``path`` as PNG (folders made), log it, return ``path``."""
     if title:
         figure.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
-    logger.info("evaluation plot written path=%s", path)
+    logger.info("%s written path=%s", what, path)
     return path

@@ -4,16 +4,10 @@ stream of the training distribution and over the alert threshold once the pictur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-import redis
 
 from driftline.registry import Registry
-from driftline.settings import KafkaSettings, Settings
 from driftline.sources.digits import DigitsSource
-from driftline.topics import Topics
 from harness.processes import WorkerProcess, free_port, settings_env
 from harness.waiting import wait_for
 from tests.integration.pipeline import Pipeline
@@ -23,17 +17,10 @@ WINDOW = 1000  # records in the worker's drift window: small, so one inverted bu
 
 
 @pytest.fixture
-def digits_pipeline(kafka_settings: KafkaSettings, topics: Topics, digits_registry: Registry,
-                    redis_client: redis.Redis, settings: Settings, unique: str,
-                    tmp_path: Path) -> Iterator[Pipeline]:  # fmt: skip
-    p = Pipeline(kafka_settings, topics, f"test-{unique}:", digits_registry, redis_client, tmp_path,
-                 settings.redis.url, [])  # fmt: skip
-    yield p
-    for worker in p.workers:
-        worker.stop()
-    keys = list(redis_client.scan_iter(f"{p.key_prefix}*", count=10_000))
-    if keys:
-        redis_client.delete(*keys)
+def digits_pipeline(pipeline: Pipeline, digits_registry: Registry) -> Pipeline:
+    """The test's own corner of the stack (topics, Redis keys, workers stopped after), serving the digits CNN."""
+    pipeline.registry = digits_registry
+    return pipeline
 
 
 def _worker(p: Pipeline) -> WorkerProcess:
