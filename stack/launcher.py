@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from driftline.settings import Settings
 from driftline.signing import ensure_keys
 from stack.health import Health
 from stack.kafka import KafkaService
-from stack.process import PidFile, port_open, spawn, terminate, wait_port_closed
+from stack.process import PidFile, port_open, signal_group, spawn, terminate, wait_port_closed
 from stack.redis_cluster import form_redis_cluster
 from stack.services import REDIS_CLUSTER_NODES, AlertmanagerService, PrometheusService, RedisService, Service
 
@@ -200,6 +201,13 @@ class Stack:
     def down(self) -> list[str]:
         """Stop the processes this stack started (never a reused one). Returns the names stopped."""
         stopped = []
+        if self.brokers > 1:
+            # A cluster's nodes stop together: a node stopped after the others has no controller quorum left to
+            # grant its controlled shutdown, and would wait for one until it is killed.
+            for node in self.kafka_nodes:
+                record = self._pidfile(node).running()
+                if record is not None:
+                    signal_group(record.pid, signal.SIGTERM)
         for service in reversed(self.services):
             pidfile = self._pidfile(service)
             record = pidfile.running()

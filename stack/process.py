@@ -127,16 +127,24 @@ def spawn(
     return proc
 
 
+def signal_group(pid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to the process group ``pid`` leads (to the process alone if the group is not ours to signal).
+    False if the process is gone."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    return True
+
+
 def terminate(pid: int, timeout: float = 20.0) -> bool:
     """SIGTERM the process group, then SIGKILL after timeout. True if it ended."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
+        if not signal_group(pid, sig):
             return True
-        except PermissionError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if not pid_alive(pid):
