@@ -41,7 +41,7 @@ from rich.console import Console
 from bench.ceilings import kafka_consumer_rate, redis_write_rate
 from bench.latency import read_latencies, tail
 from bench.procfs import cpu_seconds, host_ticks, rss_mb
-from bench.stream_table import TARGETS, report
+from bench.stream_table import TARGETS, machine_bound, report
 from driftline.bundle import ModelBundle
 from driftline.kafka_admin import ensure_topics, specs_for
 from driftline.kafka_clients import client_options
@@ -60,6 +60,10 @@ from stack import Stack
 RESULTS = Path(__file__).parent / "results"
 PREDICTION_BYTES = 200  # the write's value size when no prediction could be read back (about one document's)
 console = Console(width=132)  # the table stays readable in a log file too
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
 def bench_registry(root: Path) -> Registry:
@@ -118,9 +122,10 @@ class Bench:
         self.produced += n
         return report.rate
 
-    def drain(self, n: int, workers: int, group: str) -> tuple[float, int]:
+    def drain(self, n: int, workers: int, group: str, services: dict[str, int]) -> tuple[float, int, dict[str, float]]:
         """Records/s of ``workers`` processes draining n records, from the first scored (with several workers:
-        from when the producer finished) to the last. Returns the rate and how many records it counts.
+        from when the producer finished) to the last. Returns the rate, how many records it counts, and the share of
+        a CPU each worker and each of ``services`` ({name: pid}) used over the same span.
 
         One worker drains the pre-filled topic. Several must first share the partitions: the first to join the
         group would otherwise drain alone until the group rebalances, possibly most of a pre-filled backlog
@@ -139,8 +144,10 @@ class Bench:
         def done() -> float:
             return sum(w.metrics().get(scored, 0.0) for w in started)
 
+        pids = {**{f"worker {i}": w.process.pid for i, w in enumerate(started) if w.process}, **services}
         first: float | None = None
         first_count = 0.0
+        cpu_first: dict[str, float] = {}
         if workers > 1:
 
             def split() -> bool:
@@ -149,24 +156,27 @@ class Bench:
 
             wait_for(split, timeout=120, interval=0.05, message=f"{workers} workers splitting the partitions")
             self.produce(n)
-            first, first_count = time.monotonic(), done()
+            first, first_count, cpu_first = time.monotonic(), done(), cpu_of(pids)
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             count = done()
             now = time.monotonic()
             if first is None and count > 0:
-                first, first_count = now, count
+                first, first_count, cpu_first = now, count, cpu_of(pids)
             if count >= n:
                 break
             time.sleep(0.05)
         else:
             raise RuntimeError(f"{workers} worker(s) did not drain {n} records in 900 s")
+        cpu_last = cpu_of(pids)
         for w in started:
             w.stop()
         if first is None or n - first_count < n / 4:
             raise RuntimeError(f"{workers} workers drained most of the {n} records while they were produced; "
                                "pre-fill more (--records)")  # fmt: skip
-        return (n - first_count) / max(now - first, 1e-9), int(n - first_count)
+        span = max(now - first, 1e-9)
+        cpu = {name: (cpu_last[name] - cpu_first[name]) / span for name in pids}
+        return (n - first_count) / span, int(n - first_count), cpu
 
     def commit_end(self, group: str) -> None:
         """Commit the end of the records topic for the worker group ``group`` (before any worker joins it)."""
@@ -295,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     stack = Stack(settings)
     stack.up()
-    services = {row.name: row.pid for row in stack.status() if row.pid is not None}
+    running = {row.name: row.pid for row in stack.status() if row.pid is not None}
+    services: dict[str, int] = {name: running[name] for name in ("kafka", "redis") if name in running}
     work = Path(".driftline/bench")
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(settings, bench_registry(work / "registry"), work)
@@ -312,14 +323,17 @@ def main(argv: list[str] | None = None) -> int:
         console.print("naive: model.predict per record ...")
         results["naive_rate"] = bench.naive(args.naive_sample)
         console.print("one worker ...")
-        results["one_worker_rate"], results["one_worker_counted"] = bench.drain(args.records, 1, "one")
+        drained = bench.drain(args.records, 1, "one", services)
+        results["one_worker_rate"], results["one_worker_counted"], results["one_worker_cpu"] = drained
         value_bytes = bench.prediction_bytes("one") or PREDICTION_BYTES
         console.print(f"Redis's write ceiling (redis-benchmark, SET EX of {value_bytes} bytes, pipelined 100) ...")
         results["redis_write"] = bench.redis_ceiling(value_bytes)
         results["redis_write_rate"] = results["redis_write"]["rate"]
         console.print("two workers ...")
         # Two workers drain half to two thirds as fast as the producer writes: twice the records leave a backlog.
-        results["two_workers_rate"], results["two_workers_counted"] = bench.drain(2 * args.records, 2, "two")
+        drained = bench.drain(2 * args.records, 2, "two", services)
+        results["two_workers_rate"], results["two_workers_counted"], results["two_workers_cpu"] = drained
+        results["two_workers_machine_bound"] = machine_bound(results["one_worker_cpu"], os.cpu_count() or 1)
         console.print("cold starts ...")
         runs = [bench.cold_start(f"cold-{i}") for i in range(1, 4)]
         results["worker_cold_start_seconds"] = float(np.median(runs))
@@ -335,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         assert soak.process is not None
         processes: dict[str, int] = {"producer": os.getpid(), "worker": soak.process.pid}
-        processes.update({name: services[name] for name in ("kafka", "redis") if name in services})
+        processes.update(services)
         results["latency"] = [
             bench.latency(rate, args.latency_seconds, seed=seed, processes=processes)
             for rate, seed in ((1000, 21), (5000, 22), (20_000, 25))

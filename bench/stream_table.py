@@ -18,6 +18,20 @@ TARGETS: dict[str, float] = {
 }
 
 
+def machine_bound(one_worker_cpu: dict[str, float], cpus: int, workers: int = 2) -> float:
+    """The most ``workers`` workers can drain, as a multiple of one, on ``cpus`` CPUs shared with Kafka and Redis.
+
+    ``one_worker_cpu`` is the share of a CPU each process (the worker, Kafka, Redis) used while one worker drained:
+    their sum is the CPUs one worker's records cost the machine. More workers scale their records' cost with them
+    (each record is fetched, written and produced again), so together they can go no faster than ``cpus`` over that
+    sum; and no faster than ``workers`` times one, a worker being one thread's work.
+    """
+    used = sum(one_worker_cpu.values())
+    if used <= 0:
+        raise ValueError(f"expected CPU shares that add up to more than 0, found {one_worker_cpu}")
+    return min(float(workers), cpus / used)
+
+
 def _verdict(value: float, target: float, *, at_least: bool) -> str:
     met = value >= target if at_least else value <= target
     verdict = "[green]met[/green]" if met else "[red]missed[/red]"
@@ -40,6 +54,15 @@ def report(r: dict[str, Any], console: Console) -> None:
         name += f" (the {r['two_workers_counted']:,} records left when the producer finished)"
     table.add_row(name, f"{two:,.0f} rec/s", f"{two / one:.2f}× one worker",
                   _verdict(two / one, TARGETS["two_workers_of_one"], at_least=True))  # fmt: skip
+    if "one_worker_cpu" in r:
+        shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in r["one_worker_cpu"].items())
+        table.add_row("  CPU while one worker drained (% of a core)", shares,
+                      f"{sum(r['one_worker_cpu'].values()):.2f} of {r['cpus']} CPUs", "")  # fmt: skip
+        shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in r["two_workers_cpu"].items())
+        table.add_row("  CPU while two workers drained", shares,
+                      f"{sum(r['two_workers_cpu'].values()):.2f} of {r['cpus']} CPUs", "")  # fmt: skip
+        table.add_row("  the most two workers can drain on these CPUs", "",
+                      f"{r['two_workers_machine_bound']:.2f}× one worker", "")  # fmt: skip
     w = r["redis_write"]
     table.add_row(f"Redis writes (redis-benchmark: SET EX, {w['value_bytes']} B, -P {w['pipeline']}, "
                   f"-c {w['clients']})", f"{r['redis_write_rate']:,.0f} writes/s", "ceiling", "")  # fmt: skip
