@@ -29,7 +29,7 @@ from driftline.messages import decode_model_update, shadow_key
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import ProcessorGroups, Topics
-from processors.batch_consumer import BatchConsumer, already_acknowledged
+from processors.batch_consumer import BatchConsumer, NotWritten, already_acknowledged
 from processors.drift_monitor import DriftMonitor
 from processors.faust_config import faust_options
 from processors.labels import LabelJoin
@@ -155,12 +155,12 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
 
     @app.task
     async def join_labels() -> None:
-        async def handle(messages: list[Incoming]) -> Awaitable[object] | None:
+        async def handle(messages: list[Incoming], behind: int) -> Awaitable[object]:
             # In slices, each its own lookup: between them the records' batches run, instead of waiting for all.
             for start in range(0, len(messages), LABEL_SLICE):
                 chunk = [m.value for m in messages[start : start + LABEL_SLICE]]
                 if not await labels.handle(chunk, stopping=stopping):
-                    return None
+                    raise NotWritten(f"Redis did not take a slice of {len(chunk)} labels before the stop")
             return already_acknowledged()
 
         # Labels are not urgent: the broker gathers a few hundred (or waits 0.5 s), so the join costs few rounds.

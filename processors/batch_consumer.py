@@ -27,9 +27,15 @@ from processors.scoring_step import Incoming
 logger = logging.getLogger(__name__)
 
 Offsets = dict[TopicPartition, int]
-# A batch's handler: None if the batch was not written (stop without committing it), else an awaitable that
-# completes when the batch's remaining effects are acknowledged (or raises: the worker then exits uncommitted).
-Handler = Callable[[list[Incoming]], Awaitable[Awaitable[object] | None]]
+# A batch's handler, given the batch and how many records wait after it: an awaitable that completes when the
+# batch's effects are written and acknowledged. It, or the handler itself, raises NotWritten if the batch was not
+# written (the worker is stopping while a store is down): the consumer then stops without committing it or any later
+# batch. Any other error exits the worker uncommitted.
+Handler = Callable[[list[Incoming], int], Awaitable[Awaitable[object]]]
+
+
+class NotWritten(Exception):
+    """A batch's effects were not written because the worker is stopping; it will be delivered again."""
 
 
 def already_acknowledged() -> asyncio.Future[None]:
@@ -109,6 +115,8 @@ class InOrderCommits:
                 await acknowledged
             except Exception as exc:  # this batch and every later one stay uncommitted, for good
                 self._error = exc
+                for _, later in self._pending:  # never awaited now: their own errors are expected, not news
+                    later.add_done_callback(lambda f: f.cancelled() or f.exception())
                 raise
             self._pending.popleft()
             self._ready.update(offsets)
@@ -200,7 +208,7 @@ class BatchConsumer:
             logger.warning("commit after a rebalance failed (%s); some records may be scored twice", exc)
 
     async def run(self, handle: Handler) -> None:
-        """Consume until cancelled or until ``handle`` returns None (that batch and later ones are not committed)."""
+        """Consume until cancelled or until a batch is not written (NotWritten: it and later ones stay uncommitted)."""
         consumer = self._consumer
         consumer.subscribe([self.topic], listener=self._listener)
         await consumer.start()
@@ -213,18 +221,18 @@ class BatchConsumer:
                     await self._commits.advance()
                     continue
                 messages: list[Incoming] = [r for records in fetched.values() for r in records]
-                acknowledged = await handle(messages)
-                if acknowledged is None:
-                    logger.warning("batch of %d not written; stopping without committing it", len(messages))
-                    stopped_cleanly = True
-                    return
                 offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
-                assigned = consumer.assignment()  # a rebalance during the batch may have taken some away
+                behind = 0
                 for tp, position in offsets.items():
-                    highwater = consumer.highwater(tp) if tp in assigned else None
+                    highwater = consumer.highwater(tp)  # as of the last fetch of that partition
                     if highwater is not None:
+                        behind += max(0, highwater - position)
                         self._on_lag(tp.topic, tp.partition, max(0, highwater - position))
+                acknowledged = await handle(messages, behind)
                 await self._commits.add(offsets, acknowledged)
+        except NotWritten as exc:
+            logger.warning("%s; stopping without committing that batch or any later one", exc)
+            stopped_cleanly = True
         except asyncio.CancelledError:
             stopped_cleanly = True
             raise

@@ -1,10 +1,13 @@
 """One micro-batch, from consumed messages to acknowledged effects (DESIGN section 6).
 
-Between two batches a staged model goes into service; then the batch is validated and scored (``ScoringStep``),
-its rejections are dead-lettered, its predictions written to Redis in one command and sent to the predictions
-topic, and its drift counts and metrics recorded. The offsets may be committed only once Redis has the batch
-and Kafka has acknowledged its sends: ``BatchPipeline.__call__`` returns None if the batch was not written (the
-worker is stopping while Redis is down), else an awaitable of those acknowledgements.
+Between two batches a staged model goes into service; then the batch is validated and scored (``ScoringStep``) and
+its rejections are dead-lettered. Then its predictions are written to Redis in one command and sent to the
+predictions topic, and its drift counts and metrics recorded. When records already wait after the batch (a
+backlog), that part runs in a task of its own, so that the next batch is scored while Redis runs this one's write;
+otherwise it runs at once, the lowest latency. Batches write and send in the order they were consumed. The offsets
+may be committed only once Redis has the batch and Kafka has acknowledged its sends: ``BatchPipeline.__call__``
+returns an awaitable of all that. It, or the call itself, raises ``NotWritten`` if the batch was not written (the
+worker is stopping while Redis is down).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Protocol
 from driftline.messages import DeadLetter, dead_letter_headers
 from driftline.records import Rejection
 from driftline.topics import Topics
+from processors.batch_consumer import NotWritten
 from processors.drift_monitor import DriftMonitor
 from processors.metrics import ProcessorMetrics
 from processors.model_slot import ModelSlot
@@ -59,15 +63,36 @@ class BatchPipeline:
         self.shadow = shadow
         self.shadow_sink = shadow_sink
         self._wall_ms = wall_ms
+        self._in_order = asyncio.Lock()
 
-    async def __call__(self, messages: list[Incoming]) -> Awaitable[object] | None:
+    async def __call__(self, messages: list[Incoming], behind: int = 0) -> Awaitable[object]:
+        """Score the batch and write it; ``behind``: records already waiting after it (its consumer's lag)."""
         started = time.perf_counter()
         self.slot.swap_staged()
         step = self.slot.step
         result = step(messages)
         pending = [await self._dead_letter(messages[r.index], r) for r in result.rejections]
+        effects = self._in_turn(messages, step, result, pending, started)
+        if behind:  # a backlog: the next batch is scored while Redis writes this one
+            return self._acknowledged(asyncio.ensure_future(effects), pending)
+        await effects  # nothing waiting: the predictions go out before the next fetch, the lowest latency
+        return asyncio.gather(*pending)
+
+    async def _in_turn(self, messages: list[Incoming], step: ScoringStep, result: StepResult,
+                       pending: list[Awaitable[object]], started: float) -> None:  # fmt: skip
+        async with self._in_order:  # a lock's waiters are served first come, first served: in batch order
+            await self._effects(messages, step, result, pending, started)
+
+    @staticmethod
+    async def _acknowledged(written: Awaitable[None], pending: list[Awaitable[object]]) -> None:
+        await written  # first: it adds the predictions' sends to pending
+        await asyncio.gather(*pending)
+
+    async def _effects(self, messages: list[Incoming], step: ScoringStep, result: StepResult,
+                       pending: list[Awaitable[object]], started: float) -> None:  # fmt: skip
+        """Redis, then the sends (their acknowledgements added to ``pending``), drift counts and metrics."""
         if not await self.sink.write(result.ids, result.documents, stopping=self._stopping):
-            return None
+            raise NotWritten(f"Redis did not take a batch of {len(result.ids)} predictions before the stop")
         swapped = await self.swaps.observe(messages, step.bundle) if self.swaps else None
         if swapped is not None:
             pending.append(swapped)
@@ -81,11 +106,10 @@ class BatchPipeline:
         if shadow is not None:
             shadowed = await self._shadow(shadow, messages)
             if shadowed is False:
-                return None
+                raise NotWritten("Redis did not take the staging version's shadow predictions before the stop")
             if shadowed is not True:
                 pending.append(shadowed)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        return asyncio.gather(*pending)
 
     async def _shadow(self, step: ScoringStep, messages: list[Incoming]) -> Awaitable[object] | bool:
         """Score the batch with the staging version: its predictions to Redis (shadow keys) and to the shadow topic.

@@ -174,6 +174,22 @@ def test_redis_outage_mid_stream_loses_nothing(pipeline: Pipeline, tmp_path: Pat
         server = start()
         pipeline.wait_all_scored(ids)
         assert worker.alive()
+
+        # Stopped while Redis is down: the worker leaves without committing what it could not write, and the next
+        # worker scores it.
+        server.terminate()
+        server.wait(timeout=30)
+        retries = worker.metric("driftline_redis_retries_total")
+        later = AgrawalSource(seed=105)
+        later_ids = _ids(later, 3000)
+        pipeline.produce(later, 3000)
+        wait_for(lambda: worker.metric("driftline_redis_retries_total") >= retries + 3, timeout=60,
+                 message="the worker retrying Redis again")  # fmt: skip
+        assert worker.stop(timeout=30) == 0, worker.log()
+        assert "stopping without committing that batch or any later one" in worker.log(100_000)
+        server = start()
+        pipeline.worker(1).wait_serving()
+        pipeline.wait_all_scored(later_ids)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from driftline.messages import decode_dead_letter
 from driftline.records import Reason, Rejection
 from driftline.topics import Topics
-from processors.batch_consumer import already_acknowledged
+from processors.batch_consumer import NotWritten, already_acknowledged
 from processors.metrics import ProcessorMetrics
 from processors.model_slot import ModelSlot
 from processors.pipeline import BatchPipeline
@@ -203,7 +203,7 @@ def test_a_batch_is_scored_written_sent_and_counted() -> None:
         pipeline, slot = _pipeline(sink, sender, drift, metrics)
         await slot.load(1)
         acknowledged = await pipeline(BATCH)  # type: ignore[arg-type]
-        assert acknowledged is not None
+        assert sink.written  # nothing waits after it: written before the next fetch
         await acknowledged
 
     asyncio.run(scenario())
@@ -227,7 +227,8 @@ def test_a_batch_redis_did_not_take_is_not_acknowledged_and_sends_no_predictions
     async def scenario() -> None:
         pipeline, slot = _pipeline(sink, sender, drift, metrics)
         await slot.load(1)
-        assert await pipeline(BATCH) is None  # type: ignore[arg-type]
+        with pytest.raises(NotWritten, match="Redis did not take a batch of 2 predictions"):
+            await (await pipeline(BATCH))  # type: ignore[arg-type]
 
     asyncio.run(scenario())
     assert [topic for topic, _ in sender.sent] == ["t.dead-letter"]  # re-sent on redelivery: at-least-once
@@ -243,9 +244,43 @@ def test_a_staged_model_serves_from_the_next_batch() -> None:
         pipeline, slot = _pipeline(sink, sender, drift, metrics)
         await slot.load(1)
         for _ in range(2):
-            await pipeline(BATCH[:1])  # type: ignore[arg-type]
+            await (await pipeline(BATCH[:1]))  # type: ignore[arg-type]
             versions.append(slot.step.bundle.version)
             await slot.load(2)
 
     asyncio.run(scenario())
     assert versions == [1, 2]
+
+
+@dataclass
+class SlowSink(FakeSink):
+    """Redis taking its time with the first batch: a write the next batch must not overtake."""
+
+    first: asyncio.Event = field(default_factory=asyncio.Event)  # set: Redis answers the first write
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)  # set: the first write is in Redis's hands
+
+    async def write(self, ids: Sequence[str], documents: Sequence[bytes], *, stopping: Callable[[], bool]) -> bool:
+        if not self.written:
+            self.waiting.set()
+            await self.first.wait()
+        return await super().write(ids, documents, stopping=stopping)
+
+
+def test_with_a_backlog_the_next_batch_is_scored_while_redis_writes_one_and_batches_keep_their_order() -> None:
+    metrics, sender, drift = ProcessorMetrics(CollectorRegistry()), FakeSender(), FakeDrift()
+
+    async def scenario() -> SlowSink:
+        sink = SlowSink()
+        pipeline, slot = _pipeline(sink, sender, drift, metrics)
+        await slot.load(1)
+        first = await pipeline([BATCH[0]], behind=3)  # type: ignore[arg-type]  # a backlog waits
+        second = await pipeline(BATCH, behind=1)  # type: ignore[arg-type]  # scored while the first write waits
+        await sink.waiting.wait()
+        assert sink.written == []  # the second is not written before the first
+        sink.first.set()
+        await asyncio.gather(first, second)
+        return sink
+
+    sink = asyncio.run(scenario())
+    assert [ids for ids, _ in sink.written] == [["id0"], ["id0", "id2"]]
+    assert [keys for topic, (keys, _, _) in sender.sent if topic == "t.predictions"] == [[b"id0"], [b"id0", b"id2"]]
