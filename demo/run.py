@@ -55,13 +55,13 @@ SCENARIOS = {
     "agrawal": Scenario(rate=2000.0, drift="covariate:salary:scale=1.8;concept:function=2", train_rows=50_000,
                         retrain_window=12_000, description="Agrawal function 1, 50,000 rows"),
     # Images cost a PNG decode and a CNN each: a few hundred a second keep two workers well inside 2 cores.
-    # A CNN's epoch costs more than an MLP's: the first retrain's default 15 s search stopped it too early to clear the
-    # 0.95 floor with room, so it gets 30 s; and one settle round, not two, since each costs the shared cores a CNN's
-    # training while they stream and none passed the gate (docs/performance.md, session 15: the digits demo).
+    # A CNN's epoch costs more than an MLP's: the default 15 s first search stopped it too early to clear the 0.95
+    # floor with room, so its one retrain gets 30 s. No settle rounds: each cost the shared cores a CNN's training
+    # while they streamed, and none of six passed the gate (docs/performance.md, sessions 15 and 16).
     "digits": Scenario(rate=400.0, drift="inversion", train_rows=6_000, retrain_window=6_000,
                        description="handwritten digits, 28x28, 6,000 images", min_settled_accuracy=0.95,
-                       trainer_settings={"DRIFTLINE_TRAINER__FIRST_SEARCH_BUDGET_SECONDS": "30",
-                                         "DRIFTLINE_TRAINER__SETTLE_ROUNDS": "1"}),
+                       trainer_settings={"DRIFTLINE_TRAINER__SEARCH_BUDGET_SECONDS": "30",
+                                         "DRIFTLINE_TRAINER__SETTLE_ROUNDS": "0"}),
 }  # fmt: skip
 
 

@@ -38,7 +38,8 @@ from tests.integration.pipeline import Pipeline
 from trainer.webhook import RETRAIN_ALERTS
 
 RATE = 2000
-DRIFT_AT = 200_000  # records: 100 s of stationary stream at RATE before the world changes
+DRIFT_AT = 120_000  # records: 60 s of stationary stream at RATE before the world changes (the drift
+# alerts' `for:` is 10 s)
 
 
 @dataclass
@@ -125,7 +126,7 @@ def test_drift_alert_retrain_promotion_and_swap_in_every_worker(loop: Loop, regi
     started = time.monotonic()
     stream.start()
     try:
-        # 1. Stationary: the drift window fills, PSI stays low, no drift alert even pending, for 100 s.
+        # 1. Stationary: the drift window fills, PSI stays low, no drift alert even pending, for 60 s.
         wait_for(lambda: loop.query("max(driftline_drift_window_records) >= 5000"), timeout=60,
                  message="drift windows filled")  # fmt: skip
         while time.monotonic() - started < DRIFT_AT / RATE - 10:
