@@ -211,14 +211,16 @@ class Stack:
         for service in reversed(self.services):
             pidfile = self._pidfile(service)
             record = pidfile.running()
-            if record is None:
+            child = self._children.pop(service.name, None)
+            if record is None:  # gone already (a cluster's node may stop before its turn comes)
                 pidfile.remove()
+                if child is not None:
+                    child.wait(timeout=5)
                 continue
             self._progress(f"{service.name}: stopping pid {record.pid}")
             if not terminate(record.pid, timeout=30.0):
                 raise StackError(f"{service.name} (pid {record.pid}) did not stop")
             pidfile.remove()
-            child = self._children.pop(service.name, None)
             if child is not None:
                 child.wait(timeout=5)
             for port in [service.port, *service.extra_ports]:
