@@ -175,8 +175,8 @@ def test_redis_outage_mid_stream_loses_nothing(pipeline: Pipeline, tmp_path: Pat
         pipeline.wait_all_scored(ids)
         assert worker.alive()
 
-        # Stopped while Redis is down: the worker leaves without committing what it could not write, and the next
-        # worker scores it.
+        # Stopped while Redis is down: the worker leaves cleanly without committing what it could not write (whether
+        # the stop finds it between two attempts or waiting before the next), and the next worker scores it.
         server.terminate()
         server.wait(timeout=30)
         retries = worker.metric("driftline_redis_retries_total")
@@ -186,7 +186,6 @@ def test_redis_outage_mid_stream_loses_nothing(pipeline: Pipeline, tmp_path: Pat
         wait_for(lambda: worker.metric("driftline_redis_retries_total") >= retries + 3, timeout=60,
                  message="the worker retrying Redis again")  # fmt: skip
         assert worker.stop(timeout=30) == 0, worker.log()
-        assert "stopping without committing that batch or any later one" in worker.log(100_000)
         server = start()
         pipeline.worker(1).wait_serving()
         pipeline.wait_all_scored(later_ids)
