@@ -63,6 +63,7 @@ console = Console(width=132)  # the table stays readable in a log file too
 
 
 def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process."""
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
@@ -266,11 +267,12 @@ class Bench:
         consumer = tail(self.kafka, {self.topics.predictions: self.kafka.predictions_partitions,
                                      self.topics.records: self.kafka.records_partitions})  # fmt: skip
         n = int(rate * seconds)
-        cpu_before, started = {name: cpu_seconds(pid) for name, pid in processes.items()}, time.monotonic()
+        cpu_before, started = cpu_of(processes), time.monotonic()
         host_before = host_ticks()
         achieved = self.produce(n, rate=rate, seed=seed, labels=labels)
         wall = time.monotonic() - started
-        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / wall for name, pid in processes.items()}
+        cpu_after = cpu_of(processes)
+        cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in processes}
         host = [after - before for before, after in zip(host_before, host_ticks(), strict=True)]
         return {
             "target_rate": rate, "labels": labels, "achieved_rate": achieved,
