@@ -176,7 +176,8 @@ class LabelJoin:
             return True
         prefix = self.settings.key_prefix
         # the staging version's shadow prediction of each record too, in the same lookup (processors/shadow.py)
-        keys = [prediction_key(prefix, e.id) for _, e in events] + [shadow_key(prefix, e.id) for _, e in events]
+        keys = [prediction_key(prefix, e.id).encode() for _, e in events]  # bytes: see RedisSink.write
+        keys += [shadow_key(prefix, e.id).encode() for _, e in events]
         found = await until_redis_answers(
             lambda: get_many(self.client, keys),
             what=f"lookup of {len(keys)} labels",

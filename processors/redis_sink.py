@@ -58,7 +58,7 @@ return values
 """
 
 
-async def get_many(client: RedisClient, keys: Sequence[str]) -> list[bytes | None]:
+async def get_many(client: RedisClient, keys: Sequence[bytes]) -> list[bytes | None]:
     """The values of ``keys`` (None where absent): one MGET, or in a cluster one script per primary over the keys
     of the slots it owns, all primaries in one pipelined round trip."""
     if not isinstance(client, RedisCluster):
@@ -78,7 +78,7 @@ async def get_many(client: RedisClient, keys: Sequence[str]) -> list[bytes | Non
     return out
 
 
-def _primary_of(client: RedisCluster, key: str) -> ClusterNode:
+def _primary_of(client: RedisCluster, key: bytes) -> ClusterNode:
     node = client.get_node_from_key(key)
     if node is None:  # mid-failover: tried again once a primary serves the slot
         raise SlotNotCoveredError(f"no primary serves the slot of {key!r}")
@@ -165,7 +165,9 @@ class RedisSink:
         """True once written; False only if asked to stop before Redis came back (the batch is then not acked)."""
         if not ids:
             return True
-        keys = [self._key(self.settings.key_prefix, record_id) for record_id in ids]
+        # bytes: redis-py packs a str argument through its encoder, which costs more than the whole rest of the
+        # command's packing (docs/performance.md)
+        keys = [self._key(self.settings.key_prefix, record_id).encode() for record_id in ids]
         written = await until_redis_answers(
             lambda: self._write(keys, documents),
             what=f"write of {len(ids)} predictions",
@@ -176,12 +178,12 @@ class RedisSink:
         )
         return written is not None
 
-    async def _write(self, keys: list[str], documents: Sequence[bytes]) -> int:
+    async def _write(self, keys: list[bytes], documents: Sequence[bytes]) -> int:
         if isinstance(self.client, RedisCluster):
             return await self._write_cluster(self.client, keys, documents)
         return await self._write_server(self.client, keys, documents)
 
-    async def _write_server(self, client: aioredis.Redis, keys: list[str], documents: Sequence[bytes]) -> int:
+    async def _write_server(self, client: aioredis.Redis, keys: list[bytes], documents: Sequence[bytes]) -> int:
         assert self._set_all is not None
         acks = self.settings.replica_acks
         args: list[bytes | int] = [*documents, self.settings.prediction_ttl_seconds]
@@ -194,10 +196,10 @@ class RedisSink:
         self._check_acks([self.settings.url], [replicas])
         return int(written)
 
-    async def _write_cluster(self, client: RedisCluster, keys: list[str], documents: Sequence[bytes]) -> int:
+    async def _write_cluster(self, client: RedisCluster, keys: list[bytes], documents: Sequence[bytes]) -> int:
         await client.initialize()  # the slots' owners known before the first batch (a no-op after)
         acks, ttl = self.settings.replica_acks, self.settings.prediction_ttl_seconds
-        by_node: dict[str, tuple[ClusterNode, list[str | bytes]]] = {}
+        by_node: dict[str, tuple[ClusterNode, list[bytes]]] = {}
         for key, document in zip(keys, documents, strict=True):
             node = _primary_of(client, key)
             by_node.setdefault(node.name, (node, []))[1].extend((key, document))
