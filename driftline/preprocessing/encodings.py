@@ -19,11 +19,13 @@ get fewer bins than asked; a constant column gets one edge and no bins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from driftline.preprocessing.spec import NumericEncoding
 
-__all__ = ["encode", "fit_edges"]
+__all__ = ["Bins", "fit_edges"]
 
 
 def fit_edges(filled: np.ndarray, encoding: NumericEncoding) -> tuple[float, ...]:
@@ -32,20 +34,47 @@ def fit_edges(filled: np.ndarray, encoding: NumericEncoding) -> tuple[float, ...
     return tuple(float(e) for e in np.unique(quantiles))
 
 
-def encode(x: np.ndarray, edges: np.ndarray, kind: str, out: np.ndarray) -> None:
-    """Write the ``len(edges) - 1`` columns of imputed float64 values ``x`` into ``out`` (shape ``(n, T)``)."""
-    bins = len(edges) - 1
-    if bins < 1:
-        return
-    if kind == "quantile_onehot":
-        position = np.searchsorted(edges[1:-1], x, side="right")
-        out[np.arange(len(x)), position] = 1.0
-        return
-    lower, width = edges[:-1], np.diff(edges)
-    t = (x[:, None] - lower) / width
-    if bins == 1:
-        out[:, 0] = t[:, 0]
-        return
-    out[:] = np.clip(t, 0.0, 1.0)
-    out[:, 0] = np.minimum(t[:, 0], 1.0)
-    out[:, -1] = np.maximum(t[:, -1], 0.0)
+class Bins:
+    """Every numeric feature's bin columns, written for a whole batch at once.
+
+    Built once from the fitted edges (one array per numeric feature, in contract order). ``piecewise_linear`` writes
+    all features' columns with one subtraction, one division and one clip to ``[0, 1]``, then sets the few columns
+    that are not clipped on one side (each feature's first and last) apart: a micro-batch of a few records
+    otherwise pays a handful of array calls per feature.
+    """
+
+    def __init__(self, edges: Sequence[np.ndarray], kind: str) -> None:
+        self.kind = kind
+        self._edges = tuple(edges)
+        counts = [max(len(e) - 1, 0) for e in edges]
+        self.width = sum(counts)
+        self._feature = np.repeat(np.arange(len(counts)), counts)  # the feature of each column
+        self._lower = np.concatenate([e[:-1] for e in edges] or [np.empty(0)])
+        self._step = np.concatenate([np.diff(e) for e in edges] or [np.empty(0)])
+        ends = np.cumsum(counts, dtype=np.intp)
+        many = [(end - count, end - 1) for count, end in zip(counts, ends.tolist(), strict=True) if count > 1]
+        self._first = np.array([first for first, _ in many], dtype=np.intp)  # not clipped below
+        self._last = np.array([last for _, last in many], dtype=np.intp)  # not clipped above
+        self._single = np.array([end - 1 for count, end in zip(counts, ends.tolist(), strict=True) if count == 1],
+                                dtype=np.intp)  # one bin: not clipped at all  # fmt: skip
+
+    def write(self, imputed: np.ndarray, out: np.ndarray) -> None:
+        """Write the columns of imputed float64 values ``imputed`` (``(features, n)``) into ``out`` (``(n, width)``)."""
+        if not self.width:
+            return
+        if self.kind == "quantile_onehot":
+            start = 0
+            for x, edges in zip(imputed, self._edges, strict=True):
+                bins = len(edges) - 1
+                if bins >= 1:
+                    position = np.searchsorted(edges[1:-1], x, side="right")
+                    out[np.arange(len(x)), start + position] = 1.0
+                    start += bins
+            return
+        t = imputed.T.take(self._feature, axis=1)
+        t -= self._lower
+        t /= self._step
+        np.clip(t, 0.0, 1.0, out=out)
+        out[:, self._first] = np.minimum(t[:, self._first], 1.0)
+        out[:, self._last] = np.maximum(t[:, self._last], 0.0)
+        out[:, self._single] = t[:, self._single]

@@ -32,7 +32,7 @@ from driftline.contract import Contract, Feature
 from driftline.errors import PreprocessingError
 from driftline.preprocessing.artifact import canonical_json, read_json_artifact
 from driftline.preprocessing.columns import category_codes, fixed_categories, require_columns
-from driftline.preprocessing.encodings import encode, fit_edges
+from driftline.preprocessing.encodings import Bins, fit_edges
 from driftline.preprocessing.pixels import pixel_rows
 from driftline.preprocessing.spec import (
     MISSING,
@@ -63,7 +63,7 @@ class Preprocessor:
     _categorical: tuple[CategoricalParams, ...] = field(init=False, repr=False, compare=False)
     _images: tuple[ImageParams, ...] = field(init=False, repr=False, compare=False)
     _vectors: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
-    _edges: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+    _bins: Bins | None = field(init=False, repr=False, compare=False)
     _lookups: tuple[dict[str, int], ...] = field(init=False, repr=False, compare=False)
     _names_out: tuple[str, ...] = field(init=False, repr=False, compare=False)
     fingerprint: str = field(init=False, compare=False)
@@ -90,7 +90,8 @@ class Preprocessor:
         object.__setattr__(self, "_categorical", cat)
         object.__setattr__(self, "_images", images)
         object.__setattr__(self, "_vectors", vectors)
-        object.__setattr__(self, "_edges", edges)
+        encoding = self.spec.options.numeric_encoding
+        object.__setattr__(self, "_bins", None if encoding is None else Bins(edges, encoding.kind))
         object.__setattr__(self, "_lookups", tuple({c: i for i, c in enumerate(f.categories)} for f in cat))
         object.__setattr__(self, "_names_out", tuple(names))
         object.__setattr__(self, "fingerprint", hashlib.sha256(canonical_json(self.to_dict())).hexdigest())
@@ -200,14 +201,10 @@ class Preprocessor:
 
     def _encode(self, imputed: np.ndarray, X: np.ndarray, start: int) -> int:
         """Write each numeric feature's bins (from its imputed values) into ``X`` from ``start``; the next column."""
-        encoding = self.spec.options.numeric_encoding
-        if encoding is None:
+        if self._bins is None:
             return start
-        for values, edges in zip(imputed, self._edges, strict=True):
-            bins = len(edges) - 1
-            encode(values, edges, encoding.kind, X[:, start : start + bins])
-            start += bins
-        return start
+        self._bins.write(imputed, X[:, start : start + self._bins.width])
+        return start + self._bins.width
 
     def to_dict(self) -> dict[str, Any]:
         return self.spec.model_dump(mode="json")

@@ -11,6 +11,7 @@ import pytest
 from driftline.contract import Contract
 from driftline.errors import PreprocessingError
 from driftline.preprocessing import NumericEncoding, PreprocessingOptions, Preprocessor
+from driftline.preprocessing.encodings import Bins
 
 X_ONLY = Contract.model_validate({"name": "t", "features": [{"name": "x", "kind": "numeric"}]})
 TWO = Contract.model_validate(
@@ -67,6 +68,26 @@ def test_repeated_quantiles_merge_and_a_constant_column_gets_no_bins() -> None:
 def test_one_bin_is_min_max_scaling() -> None:
     pre = _fit("piecewise_linear", bins=1, columns={"x": np.array([2.0, 4.0, 6.0])})
     np.testing.assert_array_equal(pre.transform({"x": np.array([0.0, 4.0, 8.0])})[:, 1], [-0.5, 0.5, 1.5])
+
+
+@pytest.mark.parametrize("kind", ["piecewise_linear", "quantile_onehot"])
+def test_features_encoded_together_match_each_encoded_alone(kind: str) -> None:
+    # Bins writes every feature's columns in one pass: each block must be, to the bit, that feature's own encoding,
+    # whatever its neighbours' bin counts (none, one, many), values far outside the edges included.
+    rng = np.random.default_rng(5)
+    edges = [np.array([3.0]), np.array([-1.0, 2.0]), np.array([]), np.sort(rng.normal(size=65) * 100), np.arange(5.0)]
+    values = rng.normal(size=(len(edges), 40)) * 300
+    together = Bins(edges, kind)
+    out = np.zeros((40, together.width), dtype=np.float32)
+    together.write(values, out)
+    start = 0
+    for e, x in zip(edges, values, strict=True):
+        alone = Bins([e], kind)
+        own = np.zeros((40, alone.width), dtype=np.float32)
+        alone.write(x[None, :], own)
+        assert out[:, start : start + alone.width].tobytes() == own.tobytes()
+        start += alone.width
+    assert start == together.width == 0 + 1 + 0 + 64 + 4
 
 
 def test_layout_puts_every_numeric_block_before_the_categoricals() -> None:
