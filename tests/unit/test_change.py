@@ -149,8 +149,8 @@ class _Predictions:
     def __init__(self) -> None:
         self.version: dict[str, int] = {}
 
-    async def mget(self, keys: list[str]) -> list[bytes | None]:
-        ids = [key.rsplit(":", 1)[1] for key in keys]
+    async def mget(self, keys: list[bytes]) -> list[bytes | None]:
+        ids = [key.decode().rsplit(":", 1)[1] for key in keys]
         # record n's event time is n * 10 ms, so the change time tells which record it names
         return [orjson.dumps({"id": i, "version": self.version[i], "label": 1, "event_time": int(i) * 10}) for i in ids]
 
