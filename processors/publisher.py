@@ -30,8 +30,8 @@ class Publisher:
         self._options = {
             "client_id": client_id,
             "acks": "all",
-            # zstd, not lz4: aiokafka compresses lz4 at level 9 (its high-compression mode), several times the CPU of
-            # zstd at its default level for a third of zstd's ratio on prediction documents (docs/performance.md).
+            # zstd, not lz4: aiokafka compresses lz4 at level 9 (its high-compression mode), which costs more CPU
+            # than zstd at its default level and compresses prediction documents less (docs/performance.md).
             "compression_type": "zstd",
             "linger_ms": 5,
             "max_batch_size": MAX_BATCH_BYTES,
