@@ -77,7 +77,7 @@ def create_app(settings: Settings, worker_index: int = 0) -> Processor:
     shadow_sink = RedisSink(client, settings.redis, on_retry=lambda exc: metrics.redis_retries.inc(), key=shadow_key)
     labels = LabelJoin(client, settings.redis, metrics, change_delta=p.error_change_delta,
                        change_min_window=p.error_change_min_window, change_grace=p.error_change_grace,
-                       model=settings.registry.model_name, shadowing=lambda: shadow.version is not None)  # fmt: skip
+                       model=settings.registry.model_name)  # fmt: skip
     options = faust_options(settings, worker_index)
     Path(options["datadir"]).mkdir(parents=True, exist_ok=True)
     groups = ProcessorGroups.of(settings.kafka.topic_prefix, p.group_id)

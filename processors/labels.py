@@ -135,12 +135,8 @@ class LabelJoin:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         model: str = "model",
-        shadowing: Callable[[], bool] = lambda: True,
     ) -> None:
-        """``shadowing()``: whether a staging version is scored in the shadow now; only then does a lookup read the
-        shadow predictions too (the pairs count only during a shadow trial)."""
         self.client = client
-        self._shadowing = shadowing
         self.model = model
         self.settings = settings
         self.metrics = metrics
@@ -179,10 +175,9 @@ class LabelJoin:
         if not events:
             return True
         prefix = self.settings.key_prefix
+        # the staging version's shadow prediction of each record too, in the same lookup (processors/shadow.py)
         keys = [prediction_key(prefix, e.id).encode() for _, e in events]  # bytes: see RedisSink.write
-        shadowing = self._shadowing()
-        if shadowing:  # the staging version's shadow prediction of each record too, in the same lookup
-            keys += [shadow_key(prefix, e.id).encode() for _, e in events]
+        keys += [shadow_key(prefix, e.id).encode() for _, e in events]
         found = await until_redis_answers(
             lambda: get_many(self.client, keys),
             what=f"lookup of {len(keys)} labels",
@@ -193,8 +188,7 @@ class LabelJoin:
         if found is None:  # asked to stop while Redis is down: the batch is not acked, the waiting ones stay
             self._pending.extendleft(reversed(due))
             return False
-        stored = found[: len(events)]
-        shadows = found[len(events) :] if shadowing else [None] * len(events)
+        stored, shadows = found[: len(events)], found[len(events) :]
         touched: set[int] = set()
         pairs: dict[tuple[int, int], Counter[str]] = {}
         matched = unmatched = 0

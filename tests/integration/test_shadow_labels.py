@@ -45,26 +45,3 @@ def test_shadow_predictions_are_joined_and_paired(stack: Stack, settings: Settin
     assert (pairs.both_right, pairs.both_wrong, pairs.staging_only, pairs.production_only) == (2, 1, 1, 1)
     assert read_pairs(redis_settings, "credit", 3, 5).total == 0
     assert shadow_pairs_key(prefix, "credit", 3, 4).startswith(prefix)
-
-
-def test_without_a_shadow_the_join_reads_production_only(stack: Stack, settings: Settings, unique: str) -> None:
-    # A shadow prediction left in Redis (a trial that ended) is not read while no staging version is scored: the
-    # lookup is half the size, and no staging accuracy or pair is counted.
-    redis_settings = settings.redis.model_copy(update={"key_prefix": f"test-{unique}:"})
-    registry = CollectorRegistry()
-    prefix = redis_settings.key_prefix
-
-    async def scenario() -> None:
-        client = redis_client(redis_settings)
-        join = LabelJoin(client, redis_settings, ProcessorMetrics(registry), model="credit", shadowing=lambda: False)
-        try:
-            await client.set(prediction_key(prefix, "a"), orjson.dumps({"id": "a", "version": 3, "label": 1}))
-            await client.set(shadow_key(prefix, "a"), orjson.dumps({"id": "a", "version": 4, "label": 0}))
-            assert await join.handle([encode_label_event("a", 1, 0)])
-        finally:
-            await client.aclose()
-
-    asyncio.run(scenario())
-    assert registry.get_sample_value("driftline_labeled_accuracy", {"version": "3"}) == 1.0
-    assert registry.get_sample_value("driftline_labeled_accuracy", {"version": "4"}) is None
-    assert read_pairs(redis_settings, "credit", 3, 4).total == 0
