@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import faust
@@ -15,6 +16,18 @@ from processors.app import create_app
 from processors.metrics import watch_gc
 
 logger = logging.getLogger(__name__)
+
+# Young tracked objects (containers) before Python's collector runs; its default is 700.
+YOUNG_OBJECTS_BEFORE_COLLECTION = 20_000
+
+
+def collect_less_often(young: int = YOUNG_OBJECTS_BEFORE_COLLECTION) -> None:
+    """A batch's Kafka records, its decoded records and a slice of label events are thousands of young objects alive
+    at once. At Python's default threshold a large batch ran young collections, and every tenth of those an older one,
+    for objects that reference counting frees anyway (docs/performance.md, session 18). Above a batch's peak, the
+    collector runs only for what reference cycles leave behind. The older generations keep their thresholds."""
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young, middle, old)
 
 
 def run_worker(settings: Settings, worker_index: int = 0) -> None:
@@ -38,6 +51,7 @@ def run_worker(settings: Settings, worker_index: int = 0) -> None:
         settings.processor.metrics_port_base + worker_index,
     )  # fmt: skip
     watch_gc(processor.metrics.gc_pause_seconds)
+    collect_less_often()
     # the one logging setup (text or JSON lines on stderr), not faust's colored stdout handler
     logging_config = driftline_logging_config(settings.log_level, settings.log_format)
     faust.Worker(processor.app, loglevel=settings.log_level, quiet=True,

@@ -1,10 +1,13 @@
-"""The worker's garbage-collection pauses as a histogram, per generation."""
+"""The worker's garbage collections: their pauses as a histogram per generation, and how often they run."""
 
 import gc
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from driftline.settings import ProcessorSettings
 from processors.metrics import ProcessorMetrics, watch_gc
+from processors.worker import YOUNG_OBJECTS_BEFORE_COLLECTION, collect_less_often
 
 
 def test_every_collection_is_timed_by_generation() -> None:
@@ -23,3 +26,32 @@ def test_every_collection_is_timed_by_generation() -> None:
     assert (count("driftline_gc_pause_seconds_sum", {"generation": "2"}) or 0) > 0
     gc.collect(2)  # stopped: no longer observed
     assert count("driftline_gc_pause_seconds_count", {"generation": "2"}) == 2
+
+
+def _collections_while_a_full_batch_is_alive() -> int:
+    started: list[Any] = []
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(callback)
+    try:  # a full batch's decoded records, each a dict holding a list: two tracked objects a record, all alive
+        batch = [{"id": str(i), "features": [i, float(i)]} for i in range(ProcessorSettings().batch_max)]
+    finally:
+        gc.callbacks.remove(callback)
+    assert len(batch) == ProcessorSettings().batch_max
+    return len(started)
+
+
+def test_a_full_batch_alive_at_once_runs_no_collection_in_a_worker() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, *saved[1:])  # Python's default
+        assert _collections_while_a_full_batch_is_alive() >= 1
+        collect_less_often()
+        assert gc.get_threshold() == (YOUNG_OBJECTS_BEFORE_COLLECTION, *saved[1:])
+        assert _collections_while_a_full_batch_is_alive() == 0
+    finally:
+        gc.set_threshold(*saved)
