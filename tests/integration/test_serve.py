@@ -1,6 +1,7 @@
 """`driftline serve` as a client sees it: a real server process, a real HTTP client. One record and a list are
-scored as the workers' scoring step scores them; concurrent requests share model calls; every kind of bad input
-answers its 4xx and reason code; a promotion announced on Kafka is served without a restart or a failed request."""
+scored as the workers' scoring step scores them, pictures for the digits CNN too; concurrent requests share model
+calls; every kind of bad input (a bad picture too) answers its 4xx and reason code; a promotion announced on Kafka
+is served without a restart or a failed request."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from driftline.registry import Registry
 from driftline.settings import KafkaSettings
 from driftline.signing import SIGNATURE_FILE
 from driftline.sources import AgrawalSource
+from driftline.sources.digits import DigitsSource
 from harness.processes import free_port, kafka_env, settings_env, spawn_processors, stop_process
 from harness.scrape import scrape
 from harness.waiting import eventually, wait_for
 from processors.model_slot import load_step
 from processors.serve_request import HttpRecord
+from producers.bad_records import bad_corpus
 from trainer.publish import publish_update
 
 JSON = {"Content-Type": "application/json"}
@@ -68,8 +71,8 @@ class Server:
 def serve_factory(kafka_settings: KafkaSettings, registry: Registry, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def start(**serve: object) -> Server:
-        server = Server(kafka_settings, registry, tmp_path, **serve)
+    def start(using: Registry | None = None, **serve: object) -> Server:
+        server = Server(kafka_settings, using or registry, tmp_path, **serve)
         servers.append(server)
         server.wait_healthy()
         return server
@@ -122,6 +125,36 @@ def test_one_record_and_a_list_are_scored_as_the_workers_score_them(serve_factor
     assert all(d["version"] == version and d["fingerprint"] == fingerprint for d in expected)
     assert server.metric("driftline_serve_requests_total", status="200") == 2
     assert server.metric("driftline_serve_records_total", outcome="scored") == 6
+
+
+def test_pictures_are_scored_as_the_workers_score_them_and_bad_ones_refused(
+    serve_factory: Callable[..., Server], digits_registry: Registry
+) -> None:
+    server = serve_factory(using=digits_registry)
+    source = DigitsSource(seed=41)
+    rows = [dict(item.record) for item in source.take(20)]
+    expected = expected_documents(digits_registry, rows)
+    assert all(isinstance(d["label"], str) and len(d["scores"]) == 10 for d in expected)  # type: ignore[arg-type]
+    image_reasons = {"not_an_image", "corrupt_image", "wrong_channels", "image_too_large"}
+    bad = [(payload, reason.value) for _, payload, reason in bad_corpus(source.contract, tag="serve")
+           if reason.value in image_reasons]  # fmt: skip
+    assert {reason for _, reason in bad} == image_reasons
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            status, many = await post(session, server.url, orjson.dumps(rows))
+            assert status == 200 and isinstance(many, dict)
+            assert [without_time(d) for d in many["predictions"]] == expected
+            for payload, reason in bad:  # a decompression bomb and a cut PNG answer a reason, not a crash
+                got_status, got = await post(session, server.url, payload)
+                assert (got_status, got["reason"]) == (422, reason), (reason, got)  # type: ignore[index]
+            status, mixed = await post(session, server.url, b"[" + orjson.dumps(rows[0]) + b"," + bad[0][0] + b"]")
+            assert status == 200 and isinstance(mixed, dict) and (mixed["scored"], mixed["rejected"]) == (1, 1)
+
+    asyncio.run(scenario())
+    assert server.process.poll() is None, server.log()
+    assert server.metric("driftline_serve_records_total", outcome="scored") == 21
+    assert server.metric("driftline_serve_requests_total", status="500") == 0
 
 
 def test_concurrent_requests_share_model_calls(serve_factory: Callable[..., Server], registry: Registry) -> None:
