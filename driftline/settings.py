@@ -182,8 +182,10 @@ class TrainerSettings(_Section):
         20_000, ge=10, description="paired labeled records after which a staging version not shown better is discarded"
     )
     staging_alpha: float = Field(
-        0.05, gt=0, lt=1, description="significance level of the staging trial's test: McNemar's exact one-sided test "
-        "on the records only one of the two versions got right (paired: the same records scored by both)",
+        0.05, gt=0, lt=1, description="the staging trial's error bound: the chance that it promotes a version no "
+        "better than production (or discards one no worse) stays below this however often it is judged (a "
+        "sequential test on the records only one of the two versions got right; paired: the same records scored by "
+        "both)",
     )  # fmt: skip
     staging_check_seconds: float = Field(5.0, gt=0, description="how often the trainer judges the staging trial")
     retrain_window: int = Field(
