@@ -9,11 +9,11 @@ The test is paired (the same records scored by both), on the discordant records:
 production wrong) and ``production_only``. McNemar's exact test asks whether staging's share of them is above one
 half, but its p-value holds only for one look at a number of records fixed in advance; the trainer looks every few
 seconds, and a version no better than production would cross a fixed p < 0.05 at some look far more often than 5 %
-of the time. ``evidence`` is instead a mixture likelihood ratio (a mixture sequential probability ratio test), which
-by Ville's inequality ever reaches ``1 / alpha`` under "no better" with probability at most ``alpha``, however often
-it is read. Staging is promoted once at least ``min_records`` paired records are in and the evidence that it is
-better reaches ``1 / alpha``; it is discarded once the evidence that it is worse does, or when ``max_records`` pass
-without a verdict (a version not shown better is not worth a swap).
+of the time. The evidence read instead (``log_evidence``) is a mixture likelihood ratio (a mixture sequential
+probability ratio test), which by Ville's inequality ever reaches ``1 / alpha`` under "no better" with probability at
+most ``alpha``, however often it is read. Staging is promoted once at least ``min_records`` paired records are in and
+the evidence that it is better reaches ``1 / alpha``; it is discarded once the evidence that it is worse does, or
+when ``max_records`` pass without a verdict (a version not shown better is not worth a swap).
 """
 
 from __future__ import annotations
