@@ -35,6 +35,7 @@ from driftline.records import Reason, Rejection
 from driftline.registry import Registry
 from driftline.settings import Settings
 from driftline.topics import Topics
+from processors.collector import collect_less_often
 from processors.model_slot import Loader, ModelSlot, load_step
 from processors.scoring_step import Incoming
 from processors.serve_batcher import Batcher
@@ -210,4 +211,5 @@ async def _serve(settings: Settings, loader: Loader) -> None:
 
 def run_serve(settings: Settings, *, loader: Loader = load_step) -> None:
     """Serve until SIGTERM/SIGINT."""
+    collect_less_often()
     asyncio.run(_serve(settings, loader))

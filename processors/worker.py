@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import faust
@@ -13,21 +12,10 @@ from driftline.logs import logging_config as driftline_logging_config
 from driftline.redis_clients import check_redis, display_url
 from driftline.settings import Settings
 from processors.app import create_app
+from processors.collector import collect_less_often
 from processors.metrics import watch_gc
 
 logger = logging.getLogger(__name__)
-
-# Young tracked objects (containers) before Python's collector runs; its default is 700.
-YOUNG_OBJECTS_BEFORE_COLLECTION = 20_000
-
-
-def collect_less_often(young: int = YOUNG_OBJECTS_BEFORE_COLLECTION) -> None:
-    """A batch's Kafka records, its decoded records and a slice of label events are thousands of young objects alive
-    at once. At Python's default threshold a large batch ran young collections, and every tenth of those an older one,
-    for objects that reference counting frees anyway (docs/performance.md, session 18). Above a batch's peak, the
-    collector runs only for what reference cycles leave behind. The older generations keep their thresholds."""
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(young, middle, old)
 
 
 def run_worker(settings: Settings, worker_index: int = 0) -> None:

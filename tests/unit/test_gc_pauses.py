@@ -6,8 +6,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from driftline.settings import ProcessorSettings
+from processors.collector import YOUNG_OBJECTS_BEFORE_COLLECTION, collect_less_often
 from processors.metrics import ProcessorMetrics, watch_gc
-from processors.worker import YOUNG_OBJECTS_BEFORE_COLLECTION, collect_less_often
 
 
 def test_every_collection_is_timed_by_generation() -> None:
@@ -45,7 +45,7 @@ def _collections_while_a_full_batch_is_alive() -> int:
     return len(started)
 
 
-def test_a_full_batch_alive_at_once_runs_no_collection_in_a_worker() -> None:
+def test_a_full_batch_alive_at_once_runs_no_collection_in_a_worker_or_serve() -> None:
     saved = gc.get_threshold()
     try:
         gc.set_threshold(700, *saved[1:])  # Python's default
