@@ -78,8 +78,8 @@ def test_the_evidence_is_the_mixture_likelihood_ratio() -> None:
 
 
 def test_judging_after_every_label_keeps_false_promotions_under_alpha() -> None:
-    """A staging version exactly as good as production, judged after each of 2,000 discordant pairs: McNemar's
-    fixed p < 0.05 at some look promotes it far more often than 5 %; the sequential test does not."""
+    """A staging version exactly as good as production, judged after every 10th of 2,000 discordant pairs:
+    McNemar's fixed p < 0.05 at some look promotes it far more often than 5 %; the sequential test does not."""
     rng = np.random.default_rng(20261206)
     trials, looks, alpha = 300, 2000, 0.05
     wins = rng.random((trials, looks)) < 0.5  # staging right alone on a discordant pair: a fair coin
